@@ -1,0 +1,348 @@
+"""Speed and accuracy of f' side by side: jaxcalc against finite differences and SymPy codegen.
+
+:func:`run_benchmark` times every method of :mod:`jaxcalc._bench_methods` on every expression
+and grid size and returns a :class:`~jaxcalc._bench_report.BenchReport` (table, JSON, plot).
+What each number means:
+
+* **inputs**: ``n`` points drawn uniformly from [0.5, 3] (seed 0) in the requested dtype: a NumPy
+  array, as users pass it, on CPU; on a GPU they are placed on it once (JAX or CuPy arrays), so
+  host-device transfers are not timed.
+* **seconds**: the median wall time of one call, result synced (``block_until_ready`` for JAX;
+  on the CPU backend the result already is host memory; on a GPU it stays on the device), after
+  one warm-up call; calls repeat until ``repeat_seconds`` (0.2 s) and 3 calls are spent (one
+  or two calls when they take over a second), at most 100 calls.
+* **compile_seconds**: the one-time cost before that steady state: building the callable
+  (differentiating, lambdify, ...) plus what the warm-up call took beyond a steady call (JIT
+  compilation for the JAX methods), at that ``n``.
+* **max_rel_error**: ``max_i |d_i - r_i| / max(|r_i|, 1e-3 * max_j |r_j|)`` over the first
+  ``reference_points`` (512) points of the grid, where ``r`` is SymPy's exact f' evaluated by
+  mpmath at 50 digits at those (dtype-rounded) points and kept as a double-double, so float64
+  errors near 1e-16 are measured, not blurred by rounding the reference. The floor keeps a zero
+  of f' from turning a tiny absolute error into a huge relative one; a non-finite result where
+  the reference is finite counts as an infinite error (null in JSON). The reference is computed
+  once per expression and point set.
+* **roof_fraction**: ``points_per_second * 2 * itemsize / roof`` (one read of x, one write of
+  f' per point) against a copy kernel measured in the same run on the benchmark's device:
+  ``numpy.copyto`` into a preallocated array on CPU, a jitted ``jnp.copy`` on an accelerator.
+
+The JSON schema and the table are documented in ``jaxcalc._bench_report``; bench/README.md
+says how to run it on CPU and GPU.
+
+A cell whose time, extrapolated linearly from the previous size, would exceed
+``max_call_seconds`` per call (or the rest of ``time_budget``) is skipped and reported, as is a
+method that fails on an expression (e.g. numexpr lacking a function).
+
+Example:
+    >>> report = run_benchmark(["x**3 - 1/x"], sizes=(1000,), methods=["numpy_symbolic"])
+    >>> [r.method for r in report.results], report.results[0].max_rel_error < 1e-14
+    (['numpy_symbolic'], True)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import sympy
+
+from ._bench_methods import Case, pick_methods
+from ._bench_report import BenchReport, Result, Skipped, machine_info, versions
+from ._errors import InputError, ResourceError
+
+#: The five test functions of the grids issue (``jaxcalc bench`` without expressions).
+DEFAULT_EXPRESSIONS: dict[str, str] = {
+    "f1": "3*x**2 + 1",
+    "f2": "x**3 - 1/x",
+    "f3": "sin(x)*exp(-x**2/2) + log(1 + x**2)",
+    "f4": " + ".join(f"x**{k}/{math.factorial(k)}" for k in range(40)),
+    "f5": functools.reduce(lambda u, _: f"log(cosh({u})) + 1", range(10), "x"),
+}
+INTERVAL = (0.5, 3.0)
+REFERENCE_DIGITS = 50
+ERROR_FLOOR = 1e-3  # relative to max |f'| over the reference points
+_SEED = 0
+_MIN_REPEATS, _MAX_REPEATS = 3, 100
+_BYTES_PER_POINT_FACTOR = 16  # peak memory per point, in units of itemsize (FD stencils, temps)
+
+
+def _sizes(sizes) -> tuple[int, ...]:
+    sizes = (sizes,) if isinstance(sizes, (int, float)) else tuple(sizes)
+    out = []
+    for s in sizes:
+        ok = isinstance(s, (int, float, np.integer, np.floating)) and not isinstance(s, bool)
+        if not (ok and math.isfinite(s) and s >= 1 and s == int(s)):
+            raise InputError(f"`sizes` must be whole numbers of points >= 1 such as 1e5; got {s!r}")
+        out.append(int(s))
+    if not out:
+        raise InputError("`sizes` is empty; give at least one grid size, e.g. sizes=(10**5,)")
+    return tuple(sorted(set(out)))
+
+
+def _dtype(dtype) -> np.dtype:
+    if str(dtype) not in ("float32", "float64"):
+        raise InputError(f"`dtype` must be 'float32' or 'float64'; got {dtype!r}")
+    return np.dtype(str(dtype))
+
+
+def _cases(expressions) -> tuple[Case, ...]:
+    if expressions is None:
+        expressions = DEFAULT_EXPRESSIONS
+    elif isinstance(expressions, (str, sympy.Expr)):
+        expressions = [expressions]
+    if not isinstance(expressions, Mapping):
+        expressions = {str(e): e for e in expressions}
+    if not expressions:
+        raise InputError("`expressions` is empty; pass None for the five default functions")
+    return tuple(Case.from_text(name, text) for name, text in expressions.items())
+
+
+def _check_memory(n: int, dtype: np.dtype) -> None:
+    need = n * (dtype.itemsize * _BYTES_PER_POINT_FACTOR + 8)
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not every OS reports it: skip the check
+        return
+    if need > free:
+        raise ResourceError(f"`sizes`: {n:.3g} {dtype} points need about {need / 1e9:.1f} GB "
+                            f"but {free / 1e9:.1f} GB are free; pass smaller sizes")
+
+
+def grid(n: int, dtype: np.dtype) -> np.ndarray:
+    """The benchmark's inputs: ``n`` uniform points on [0.5, 3]; the first k points are the
+    same for every ``n`` (one reference serves all sizes)."""
+    return np.random.default_rng(_SEED).uniform(*INTERVAL, n).astype(dtype, copy=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _reference(expr: sympy.Expr, x: sympy.Symbol, points: bytes) -> tuple[np.ndarray, ...]:
+    import mpmath
+
+    fn = sympy.lambdify(x, expr, "mpmath", cse=True)
+    hi, lo = [], []
+    with mpmath.workdps(REFERENCE_DIGITS):
+        for p in np.frombuffer(points, np.float64):
+            try:
+                value = mpmath.mpmathify(fn(mpmath.mpf(float(p))))
+            except (ZeroDivisionError, ValueError, OverflowError):
+                value = mpmath.nan
+            if isinstance(value, mpmath.mpc):
+                value = value.real if value.imag == 0 else mpmath.nan
+            first = float(value)
+            hi.append(first)
+            lo.append(float(value - first) if math.isfinite(first) else 0.0)
+    return np.array(hi), np.array(lo)
+
+
+def reference(case: Case, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """f' at ``points`` to 50 digits, as a double-double ``(hi, lo)`` (cached)."""
+    points = np.ascontiguousarray(points, np.float64)
+    return _reference(case.derivative, case.symbol, points.tobytes())
+
+
+def max_relative_error(values, ref: tuple[np.ndarray, np.ndarray]) -> float:
+    """The benchmark's error measure (module docstring) of ``values`` against ``reference``."""
+    hi, lo = ref
+    got = np.asarray(values, np.float64).ravel()[: hi.size]
+    finite = np.isfinite(hi)
+    if not finite.any():
+        return math.nan
+    hi, lo, got = hi[finite], lo[finite], got[finite]
+    scale = np.maximum(np.abs(hi), ERROR_FLOOR * np.max(np.abs(hi)))
+    with np.errstate(all="ignore"):
+        error = np.abs((got - hi) - lo) / scale
+    return float(np.max(np.where(np.isfinite(got), error, np.inf)))
+
+
+def measure_roof(repeats: int = 10) -> tuple[float, str]:
+    """Copy bandwidth (GB/s, read + write bytes) of the benchmark's device, and the kernel:
+    ``numpy.copyto`` between two preallocated 256 MiB arrays on CPU, a jitted ``jnp.copy`` of
+    1 GiB on an accelerator; the best of ``repeats`` copies."""
+    import jax
+    import jax.numpy as jnp
+
+    if jax.default_backend() == "cpu":
+        nbytes, kernel = 2**28, "numpy.copyto"
+        src = np.ones(nbytes // 8)
+        dst = np.empty_like(src)
+
+        def copy():
+            np.copyto(dst, src)
+    else:
+        nbytes, kernel, jitted = 2**30, "jax.jit(jnp.copy)", jax.jit(jnp.copy)
+        src = jnp.ones(nbytes // 4, jnp.float32)
+
+        def copy():
+            jitted(src).block_until_ready()
+    copy()
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        copy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * nbytes / best / 1e9, kernel
+
+
+def _timed(run, xs, sync, repeat_seconds: float) -> tuple[float, float, object]:
+    """(first-call seconds, median steady seconds, last result) of ``run(xs)``."""
+    start = time.perf_counter()
+    out = run(xs)
+    sync(out)
+    first = time.perf_counter() - start
+    times = []
+    while len(times) < _MAX_REPEATS:
+        start = time.perf_counter()
+        out = run(xs)
+        sync(out)
+        times.append(time.perf_counter() - start)
+        spent = sum(times)
+        if spent >= repeat_seconds and (len(times) >= _MIN_REPEATS or spent >= 1.0):
+            break
+    return first, statistics.median(times), out
+
+
+class _Progress:
+    """A rich progress bar on stderr (a line per cell without rich); nothing when off."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.bar = self.task = None
+        self.enabled = enabled
+        if enabled:
+            try:
+                from rich.console import Console
+                from rich.progress import Progress
+            except ImportError:
+                return
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.task = self.bar.add_task("bench", total=total)
+
+    def __enter__(self):
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+    def step(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=text)
+        elif self.enabled:
+            print(text, file=sys.stderr, flush=True)
+
+
+def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", methods=None,
+                  progress=False, time_budget=None, max_call_seconds=10.0,
+                  repeat_seconds=0.2, reference_points=512) -> BenchReport:
+    """Time and check f' of each expression by each method at each size (module docstring).
+
+    Args:
+        expressions: text or SymPy expressions of one variable, a ``{name: expression}``
+            mapping, or None for :data:`DEFAULT_EXPRESSIONS` (f1..f5).
+        sizes: grid sizes (whole numbers; ``1e5`` is accepted).
+        dtype: ``"float32"`` or ``"float64"``.
+        methods: method names (see ``jaxcalc._bench_methods``); default: all installed.
+        progress: show a progress bar on stderr.
+        time_budget: soft limit in seconds for the whole run: each cell's repeats shrink to
+            fit it, and cells predicted to overrun it (or started after it) are skipped.
+            None: no limit.
+        max_call_seconds: skip a cell whose single call is predicted to take longer.
+        repeat_seconds: time spent repeating each cell's calls (at least 3 calls).
+        reference_points: how many grid points the error is measured on.
+
+    Returns:
+        A :class:`~jaxcalc._bench_report.BenchReport`.
+
+    Raises:
+        InputError: bad arguments; ResourceError: a size that would not fit in memory.
+    """
+    started = time.perf_counter()
+    cases, sizes, dtype = _cases(expressions), _sizes(sizes), _dtype(dtype)
+    chosen = pick_methods(methods)
+    limits = {"time_budget": time_budget, "max_call_seconds": max_call_seconds,
+              "repeat_seconds": repeat_seconds}
+    for name, value in limits.items():
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise InputError(f"`{name}` must be a positive number of seconds; got {value!r}")
+    for n in sizes:
+        _check_memory(n, dtype)
+    roof, roof_kernel = measure_roof()
+    total = len(sizes) * len(cases) * len(chosen)
+    deadline = math.inf
+    if time_budget is not None:  # a budget also shortens each cell's repeats to fit
+        deadline = started + time_budget
+        repeat_seconds = min(repeat_seconds, time_budget / (4 * total))
+    results, skipped, built, last, failed = [], [], {}, {}, {}
+    with _Progress(progress, total) as bar, np.errstate(all="ignore"):
+        for n in sizes:
+            xs = grid(n, dtype)
+            k = min(reference_points, n)
+            on_device = {}
+            for case in cases:
+                ref = reference(case, xs[:k])
+                for method in chosen:
+                    bar.step(f"{case.name} {method.name} n={n:.0e}")
+                    key = (case.name, method.name)
+
+                    def skip(reason, n=n, key=key):
+                        skipped.append(Skipped(*key, dtype.name, n, reason))
+
+                    remaining = deadline - time.perf_counter()
+                    if key in failed:  # it failed at a smaller size: it would fail again
+                        skip(failed[key])
+                        continue
+                    if remaining <= 0:
+                        skip("time budget spent")
+                        continue
+                    if key in last:
+                        seconds, previous = last[key]
+                        estimate = seconds * n / previous
+                        if estimate > max_call_seconds or (_MIN_REPEATS + 1) * estimate > remaining:
+                            skip(f"estimated {estimate:.2g} s per call")
+                            continue
+                    try:
+                        if key not in built:
+                            start = time.perf_counter()
+                            built[key] = (method.build(case, dtype), time.perf_counter() - start)
+                        run, setup = built[key]
+                        backend = method.device()
+                        if backend.name not in on_device:
+                            on_device[backend.name] = backend.put(xs)
+                        first, seconds, out = _timed(run, on_device[backend.name], backend.sync,
+                                                     repeat_seconds)
+                        host = backend.host(out[:k])  # only what the error check needs
+                    except Exception as e:  # a baseline that cannot do this: report, go on
+                        failed[key] = f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
+                        skip(failed[key])
+                        continue
+                    last[key] = (seconds, n)
+                    results.append(Result(
+                        case.name, method.name, dtype.name, n, seconds, n / seconds,
+                        setup + max(0.0, first - seconds), max_relative_error(host, ref),
+                        n / seconds * 2 * dtype.itemsize / (roof * 1e9), host.dtype.name))
+                    del out, host
+    return BenchReport(machine_info(), versions(), roof, roof_kernel, dtype.name,
+                       {c.name: c.text for c in cases}, results, skipped,
+                       time.perf_counter() - started)
+
+
+def accuracy_sweep(expression, x0: float = 1.0, *, steps=None) -> dict:
+    """Relative error of f'(x0) against the finite-difference step h, next to AD's (float64).
+
+    The data of the accuracy chart; one implementation, :func:`jaxcalc._plot.accuracy`:
+    keys ``steps``, ``forward``, ``central`` (arrays over ``steps``), ``ad``,
+    ``misc_derivative`` (floats) and ``exact`` (f'(x0)).
+
+    >>> sweep = accuracy_sweep("x**3 - 1/x", 1.3)
+    >>> bool(sweep["ad"] < 1e-15 < 1e-10 < sweep["forward"].min())
+    True
+    """
+    from ._plot import accuracy
+
+    return accuracy(expression, x0, steps)

@@ -1,0 +1,273 @@
+"""Grids that never materialize: lazy 1-D axes, their N-D products, and plain arrays.
+
+A grid describes points; :func:`jaxcalc.evaluate` walks it in *blocks* (the unit of work sent
+to one device) and generates each block's coordinates where the work runs — for a lazy axis
+as ``base + iota * step`` inside the compiled program — so a 10^10-point grid costs no memory.
+
+* :class:`Axis` (made by :func:`linspace` and :func:`arange`): ``start + i * step`` for
+  ``i < size``; a linspace's last point is exactly ``stop``, as in NumPy.
+* :class:`Mesh` (made by :func:`mesh`): the product of 1-D axes (lazy or plain 1-D arrays),
+  ``indexing="ij"``: axis k feeds the function's k-th variable; shape ``(n_0, ..., n_k)``.
+* Plain arrays (:class:`Points`): one array per variable, broadcast together.
+
+Blocks have power-of-two lengths along one axis (the last block is padded), so grids of many
+different sizes share a handful of compiled programs.
+
+Example:
+    >>> g = linspace(0.0, 1.0, 5)
+    >>> g.shape, np.asarray(g).tolist()
+    ((5,), [0.0, 0.25, 0.5, 0.75, 1.0])
+    >>> mesh(g, arange(3)).shape
+    (5, 3)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from ._errors import InputError
+
+
+def _finite(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"`{name}` must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"`{name}` must be finite, got {value!r}")
+    return float(value)
+
+
+def _count(value: object, name: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1e9 reads as a float
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"`{name}` must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Axis:
+    """A lazy 1-D grid: ``start + i * step`` for ``0 <= i < size`` (see :func:`linspace`,
+    :func:`arange`); ``last`` pins the final point exactly (a linspace's ``stop``)."""
+
+    start: float
+    step: float
+    size: int
+    last: float | None = None
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.size,)
+
+    def values(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Points ``lo..hi-1`` as float64 (NumPy's formula ``i * step + start``)."""
+        hi = self.size if hi is None else min(hi, self.size)
+        out = np.arange(lo, hi, dtype=np.float64) * self.step + self.start
+        if self.last is not None and hi == self.size and hi > lo:
+            out[-1] = self.last
+        return out
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values().astype(dtype or np.float64)
+
+
+def linspace(start: float, stop: float, num: int, *, endpoint: bool = True) -> Axis:
+    """``num`` evenly spaced points from ``start`` to ``stop``, like ``np.linspace``, lazily.
+
+    Example:
+        >>> np.asarray(linspace(0, 1, 3)).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    start, stop = _finite(start, "start"), _finite(stop, "stop")
+    num = _count(num, "num")
+    divisions = num - 1 if endpoint else num
+    step = (stop - start) / divisions if divisions > 0 else 0.0
+    return Axis(start, step, num, stop if endpoint and num > 1 else None)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1.0) -> Axis:
+    """Points ``start, start + step, ...`` below ``stop``, like ``np.arange``, lazily.
+
+    Example:
+        >>> np.asarray(arange(0, 1, 0.25)).tolist()
+        [0.0, 0.25, 0.5, 0.75]
+    """
+    if stop is None:
+        start, stop = 0.0, start
+    start, stop, step = _finite(start, "start"), _finite(stop, "stop"), _finite(step, "step")
+    if step == 0:
+        raise InputError("`step` must not be 0")
+    size = math.ceil((stop - start) / step)
+    if size < 1:
+        raise InputError(f"arange({start}, {stop}, {step}) has no points; check the signs")
+    return Axis(start, step, size)
+
+
+def _as_axis(axis: object, index: int) -> Axis | np.ndarray:
+    if isinstance(axis, Axis):
+        return axis
+    values = np.asarray(axis, dtype=np.float64) if _is_real_array(axis) else None
+    if values is None or values.ndim != 1 or values.size == 0:
+        raise InputError(f"mesh axis {index} must be a linspace/arange or a non-empty 1-D "
+                         f"array of numbers, got {type(axis).__name__}")
+    return values
+
+
+def _is_real_array(x: object) -> bool:
+    kind = np.asarray(x).dtype.kind if not isinstance(x, (str, bytes)) else "U"
+    return kind in "biuf"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Mesh:
+    """The product of 1-D axes (``indexing="ij"``); see :func:`mesh`."""
+
+    axes: tuple[Axis | np.ndarray, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(a) for a in self.axes)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def point(self, index: int) -> tuple[float, ...]:
+        """The coordinates of the point at flat (C-order) ``index``, e.g. an argmax."""
+        where = np.unravel_index(index, self.shape)
+        return tuple(float(_axis_values(a, int(i), int(i) + 1)[0]) for a, i in zip(self.axes, where))
+
+
+def mesh(*axes) -> Mesh:
+    """The grid of all combinations of ``axes`` (linspace/arange or 1-D arrays), lazily.
+
+    Example:
+        >>> m = mesh(linspace(0, 1, 3), [10.0, 20.0])
+        >>> m.shape, m.point(5)
+        ((3, 2), (1.0, 20.0))
+    """
+    if not axes:
+        raise InputError("`mesh` needs at least one axis, e.g. mesh(linspace(0, 1, 100))")
+    return Mesh(tuple(_as_axis(a, i) for i, a in enumerate(axes)))
+
+
+def _axis_values(axis: Axis | np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return axis.values(lo, hi) if isinstance(axis, Axis) else axis[lo:hi]
+
+
+def axis_weights(axis: Axis | np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Trapezoid-rule weights of points lo..hi-1 of an axis: (x[i+1] - x[i-1]) / 2, one-sided
+    at the ends (0 for a one-point axis); the weighted sum of f integrates f over the axis."""
+    size = len(axis)
+    first, stop = max(lo - 1, 0), min(hi + 1, size)
+    x = _axis_values(axis, first, stop)
+    i = np.arange(lo, min(hi, size))
+    return (x[np.minimum(i + 1, size - 1) - first] - x[np.maximum(i - 1, 0) - first]) / 2
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Points:
+    """Plain arrays as a grid: one per variable, broadcast to ``shape``; walked in flat order."""
+
+    arrays: tuple[np.ndarray, ...]
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def flat(self, lo: int, hi: int) -> list[np.ndarray]:
+        """Each variable's points lo..hi-1 (flat C order); scalars stay 0-d."""
+        return [a if a.ndim == 0 else a[lo:hi] for a in self.arrays]
+
+    def point(self, index: int) -> tuple[float, ...]:
+        return tuple(float(a if a.ndim == 0 else a[index]) for a in self.arrays)
+
+
+def as_grid(grid: object) -> Mesh | Points:
+    """A :class:`Mesh` (an :class:`Axis` is a one-axis mesh) or :class:`Points` for arrays."""
+    if isinstance(grid, Mesh):
+        return grid
+    if isinstance(grid, Axis):
+        return Mesh((grid,))
+    arrays = list(grid) if isinstance(grid, (tuple, list)) else [grid]
+    if not arrays or not all(_is_real_array(a) for a in arrays):
+        raise InputError("`grid` must be a linspace/arange/mesh, an array, or a tuple of arrays "
+                         f"(one per variable), got {type(grid).__name__}")
+    arrays = [np.asarray(a) for a in arrays]
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError as e:
+        raise InputError(f"`grid` arrays do not broadcast: {[a.shape for a in arrays]}") from e
+    flat = [a.reshape(()) if a.size == 1 else np.broadcast_to(a, shape).reshape(-1)
+            for a in arrays]
+    return Points(tuple(flat), shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """One unit of work: rows ``offset..offset+valid-1`` of axis ``split`` (all later axes
+    whole) at the fixed earlier coordinates ``outer`` (mesh); or flat points (Points)."""
+
+    outer: tuple[int, ...]
+    offset: int
+    valid: int
+    start: int  # flat C-order index of the block's first point
+
+
+def pow2_at_most(n: int) -> int:
+    return 1 << (max(1, n).bit_length() - 1)
+
+
+def pow2_at_least(n: int) -> int:
+    return 1 << (max(1, n) - 1).bit_length()
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How a grid is cut into blocks of ``rows`` (a power of two) along axis ``split``."""
+
+    split: int
+    rows: int
+    trailing: tuple[int, ...]  # sizes of the axes after `split` (whole in every block)
+
+    @property
+    def block_points(self) -> int:
+        return self.rows * math.prod(self.trailing)
+
+
+def layout(shape: Sequence[int], target: int, flat: bool = False) -> Layout:
+    """Blocks of about ``target`` points: the first axis whose trailing product fits is split."""
+    if flat:
+        shape = (math.prod(shape),)
+    split = len(shape) - 1
+    while split > 0 and math.prod(shape[split:]) <= target:
+        split -= 1
+    trailing = tuple(shape[split + 1 :])
+    rows = min(pow2_at_least(shape[split]), pow2_at_most(target // max(1, math.prod(trailing))))
+    return Layout(split, rows, trailing)
+
+
+def blocks(shape: Sequence[int], plan: Layout, flat: bool = False) -> Iterator[Block]:
+    """The blocks of a grid of ``shape`` in C order (so outputs are written front to back)."""
+    if flat:
+        shape = (math.prod(shape),)
+    outer_shape, n = tuple(shape[: plan.split]), shape[plan.split]
+    per_row = math.prod(plan.trailing)
+    for outer in np.ndindex(*outer_shape):
+        row0 = int(np.ravel_multi_index(outer, outer_shape)) * n if outer_shape else 0
+        for offset in range(0, n, plan.rows):
+            valid = min(plan.rows, n - offset)
+            yield Block(tuple(int(i) for i in outer), offset, valid, (row0 + offset) * per_row)
+
+
+def count_blocks(shape: Sequence[int], plan: Layout, flat: bool = False) -> int:
+    if flat:
+        shape = (math.prod(shape),)
+    return math.prod(shape[: plan.split]) * -(-shape[plan.split] // plan.rows)

@@ -1,0 +1,129 @@
+"""Streaming reductions: each block is reduced where it was computed, partials combine on host.
+
+A reduction runs over the grid's points; a function with per-point vectors (a gradient,
+shape ``(..., n)``) is reduced per component. Semantics follow NumPy on the materialized
+values: ``max``/``min`` propagate NaN (``np.max``), ``argmax``/``argmin`` return the flat
+C-order index of the first extreme (the first NaN if any), ``sum``/``mean`` accumulate block
+partials in float64, ``integral`` is the trapezoid rule along every grid axis (for plain
+arrays: along the points of a 1-D array, ``np.trapezoid(y, x)``).
+
+The block partial is written once for both array modules (``xp`` is ``jax.numpy`` inside the
+compiled block, ``numpy`` for plain Python callables).
+
+Example:
+    >>> import numpy as np
+    >>> r = REDUCTIONS["argmax"]
+    >>> y = np.array([1.0, 5.0, 2.0]); ok = np.ones(3, bool)
+    >>> r.combine(r.start(), r.partial(np, y, ok, None), block_start=10)
+    (array(5.), array(11))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from ._errors import InputError
+
+
+def _masked(xp, y, mask, fill):
+    return xp.where(mask.reshape(mask.shape + (1,) * (y.ndim - mask.ndim)), y, fill)
+
+
+def _flat(xp, y, mask):
+    """Values ``(points, *extra)`` and the mask ``(points,)`` (mask covers the grid axes)."""
+    points = mask.size
+    return y.reshape((points,) + y.shape[mask.ndim :]), mask.reshape(points)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reduction:
+    name: str
+    partial: Callable  # (xp, y, mask, weights) -> partial (array or tuple of arrays)
+    combine: Callable  # (state, partial, block_start) -> state
+    finish: Callable  # (state, points, dtype) -> value
+    start: Callable = lambda: None
+
+
+def _extreme(op: str) -> Reduction:
+    sign = 1 if op == "max" else -1
+
+    def partial(xp, y, mask, weights):
+        y, mask = _flat(xp, y, mask)
+        fill = -sign * np.inf
+        return getattr(xp, op)(_masked(xp, y, mask, fill), axis=0)
+
+    def combine(state, value, block_start):
+        value = np.asarray(value)
+        return value if state is None else getattr(np, "maximum" if sign > 0 else "minimum")(
+            state, value)
+
+    return Reduction(op, partial, combine, lambda s, n, dtype: _scalar(s, dtype))
+
+
+def _arg(op: str) -> Reduction:
+    sign = 1 if op == "argmax" else -1
+
+    def partial(xp, y, mask, weights):
+        y, mask = _flat(xp, y, mask)
+        masked = _masked(xp, y, mask, -sign * np.inf)
+        index = getattr(xp, op)(masked, axis=0)
+        value = xp.take_along_axis(masked, xp.expand_dims(index, 0), axis=0)[0]
+        return value, index
+
+    def combine(state, part, block_start):
+        value, index = (np.asarray(p) for p in part)
+        index = index.astype(np.int64) + block_start
+        if state is None:
+            return value, index
+        best, where = state
+        better = (sign * (value - best) > 0) | (np.isnan(value) & ~np.isnan(best))
+        return np.where(better, value, best), np.where(better, index, where)
+
+    def finish(state, points, dtype):
+        index = state[1]
+        return int(index) if index.ndim == 0 else index
+
+    return Reduction(op, partial, combine, finish)
+
+
+def _summed(name: str, weighted: bool) -> Reduction:
+    def partial(xp, y, mask, weights):
+        if weighted:
+            y = y * weights.reshape(weights.shape + (1,) * (y.ndim - weights.ndim))
+        y, mask = _flat(xp, y, mask)
+        return xp.sum(_masked(xp, y, mask, 0), axis=0)
+
+    def combine(state, value, block_start):
+        value = np.asarray(value, np.float64)
+        return value if state is None else state + value
+
+    def finish(state, points, dtype):
+        return _scalar(state / points if name == "mean" else state, dtype)
+
+    return Reduction(name, partial, combine, finish)
+
+
+def _scalar(value, dtype):
+    value = np.asarray(value, dtype)
+    return value[()] if value.ndim == 0 else value
+
+
+REDUCTIONS = {
+    "max": _extreme("max"),
+    "min": _extreme("min"),
+    "argmax": _arg("argmax"),
+    "argmin": _arg("argmin"),
+    "sum": _summed("sum", False),
+    "mean": _summed("mean", False),
+    "integral": _summed("integral", True),
+}
+
+
+def reduction(name: object) -> Reduction:
+    """The reduction called ``name``; InputError listing the choices otherwise."""
+    if name not in REDUCTIONS:
+        raise InputError(f"`reduce` must be one of {', '.join(REDUCTIONS)}, got {name!r}")
+    return REDUCTIONS[name]

@@ -1,0 +1,159 @@
+"""The `jaxcalc` command through `main([...])`: the lecture, the JSON contract, user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jaxcalc
+from jaxcalc._cli import main
+
+DIFF_KEYS = ["expression", "variable", "order", "derivative", "at", "values"]
+TANGENT_KEYS = ["expression", "point", "value", "slope", "intercept", "line"]
+
+
+def run(capsys, *argv):
+    """``main(argv)``: (exit status, stdout, stderr)."""
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def run_json(capsys, *argv):
+    status, out, err = run(capsys, *argv, "--json")
+    assert (status, err) == (0, "")
+    assert out.count("\n") == 1  # one JSON object on one line
+    return json.loads(out)
+
+
+# -- the lecture ---------------------------------------------------------------------------------
+def test_lecture_derivative(capsys):
+    assert run(capsys, "diff", "3*x**2 + 1") == (0, "6*x\n", "")
+
+
+def test_lecture_derivative_at_2(capsys):
+    status, out, _ = run(capsys, "diff", "3*x**2 + 1", "--at", "2")
+    assert status == 0
+    assert out.splitlines() == ["6*x", "at x = 2.0: 12.0"]
+
+
+def test_lecture_json_contract(capsys):
+    payload = run_json(capsys, "diff", "3*x**2 + 1", "--at", "2")
+    assert list(payload) == DIFF_KEYS
+    assert payload == {"expression": "3*x**2 + 1", "variable": "x", "order": 1,
+                       "derivative": "6*x", "at": [2.0], "values": [12.0]}
+    assert list(run_json(capsys, "diff", "3*x**2 + 1")) == DIFF_KEYS[:4]
+
+
+@pytest.mark.parametrize(
+    ("expression", "derivative", "at", "value"),
+    [("x**2 - 6*x + 1", "2*x - 6", "3", 0.0), ("x**2 - 6*x + 1", "2*x - 6", "-1.5", -9.0),
+     ("2*x - 1/x", "2 + x**(-2)", "2", 2.25), ("2*x - 1/x", "2 + x**(-2)", "-0.5", 6.0)],
+)
+def test_homework_derivatives(capsys, expression, derivative, at, value):
+    payload = run_json(capsys, "diff", expression, "--at", at)
+    assert payload["derivative"] == derivative
+    assert payload["values"] == [value]
+
+
+def test_homework_tangent(capsys):
+    status, out, _ = run(capsys, "tangent", "x**3 - 1/x", "--at", "1")
+    assert status == 0
+    assert out.splitlines() == [
+        "y = 4*x - 4", "point x = 1.0, value 0.0, slope 4.0, intercept -4.0"]
+    payload = run_json(capsys, "tangent", "x**3 - 1/x", "--at", "1")
+    assert list(payload) == TANGENT_KEYS
+    assert payload == {"expression": "x**3 - 1/x", "point": 1.0, "value": 0.0, "slope": 4.0,
+                       "intercept": -4.0, "line": "4*x - 4"}
+
+
+def test_tangent_with_an_irrational_line(capsys):
+    payload = run_json(capsys, "tangent", "sin(x)", "--at", "1")
+    assert payload["line"] == "x*cos(1) - cos(1) + sin(1)"
+    assert payload["slope"] == pytest.approx(0.5403023058681398, rel=1e-15)
+
+
+# -- options -------------------------------------------------------------------------------------
+def test_order(capsys):
+    payload = run_json(capsys, "diff", "x**3 - 1/x", "--order", "2", "--at", "1", "2")
+    assert payload["order"] == 2 and payload["derivative"] == "2*(3*x - 1/x**3)"
+    assert payload["values"] == [4.0, 11.75]
+    assert run_json(capsys, "diff", "x**2", "--order", "3")["derivative"] == "0"
+    assert run_json(capsys, "diff", "tan(x)", "--order", "12", "--at", "0")["values"] == [0.0]
+
+
+def test_wrt_and_several_variables(capsys):
+    payload = run_json(capsys, "diff", "x**2*y", "--wrt", "y", "--at", "x=1,y=2", "x=3,y=0")
+    assert payload["variable"] == "y" and payload["derivative"] == "x**2"
+    assert payload["at"] == [[1.0, 2.0], [3.0, 0.0]] and payload["values"] == [1.0, 9.0]
+    status, out, _ = run(capsys, "diff", "x**2*y", "--wrt", "x", "--at", "y=2,x=1")
+    assert status == 0 and out.splitlines() == ["2*x*y", "at x = 1.0, y = 2.0: 4.0"]
+
+
+def test_constant_expression(capsys):
+    assert run_json(capsys, "diff", "5", "--at", "1")["values"] == [0.0]
+    assert run_json(capsys, "diff", "5", "--wrt", "t")["variable"] == "t"
+
+
+def test_nan_is_null_in_json(capsys):
+    payload = run_json(capsys, "diff", "log(x)", "--at", "-1", "2")
+    assert payload["values"] == [None, 0.5]
+    status, out, _ = run(capsys, "diff", "log(x)", "--at", "-1")
+    assert status == 0 and out.splitlines()[-1] == "at x = -1.0: nan"
+
+
+def test_computes_in_float64(capsys):
+    (value,) = run_json(capsys, "diff", "x**3", "--at", "0.1")["values"]
+    assert value == pytest.approx(0.03, rel=1e-15)
+
+
+# -- errors: one line `error: ...` on stderr, exit status 2 ----------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["diff", "3*x**"], "nothing follows"),
+     (["diff", "foo(x)"], "unknown function `foo`"),
+     (["diff", "__import__('os')"], ""),
+     (["diff", "x", "--at", "abc"], "expected a number, got 'abc'"),
+     (["diff", "x", "--at", "nan"], "finite"),
+     (["diff", "x**2*y", "--wrt", "x", "--at", "1"], "give a value for each of x, y"),
+     (["diff", "x*y"], "choose one with --wrt"),
+     (["diff", "x", "--wrt", "y"], "`wrt` must be one of"),
+     (["diff", "x", "--order", "-1"], "order `n` must be an integer from 0 to"),
+     (["diff", "x", "--order", "1.5"], "invalid int value"),
+     (["diff"], "the following arguments are required: expression"),
+     (["tangent", "x**2"], "required: --at"),
+     (["tangent", "x*y", "--at", "1"], "needs a function of one variable"),
+     (["tangent", "1/x", "--at", "0"], "has no tangent at x = 0.0"),
+     (["tangent", "x", "--at", "one"], "invalid number value"),
+     (["integrate", "x"], "invalid choice"),
+     ([], "a COMMAND is required")],
+)
+def test_user_errors(capsys, argv, message):
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_errors_with_json_are_still_one_stderr_line(capsys):
+    status, out, err = run(capsys, "diff", "sin(", "--json")
+    assert status == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_version_flag(capsys):
+    assert run(capsys, "--version") == (0, f"{jaxcalc.__version__}\n", "")
+
+
+def test_python_dash_m_version():
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-m", "jaxcalc", "--version"], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == jaxcalc.__version__

@@ -1,0 +1,411 @@
+"""Grids, ``evaluate`` (arrays, files, reductions), budgets, bucketing, the large-call path and
+``jaxcalc grid``; sharding and multi-process runs are in test_shard.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import jax
+import numpy as np
+import pytest
+from jax import monitoring
+
+import jaxcalc as jc
+from jaxcalc import _evaluate, _shard, _stream
+from jaxcalc._cli import main
+
+F64 = "float64"
+REDUCES = ("max", "min", "sum", "mean", "argmax", "argmin", "integral")
+
+
+def trapezoid_nd(values: np.ndarray, axes) -> np.ndarray:
+    for k in reversed(range(len(axes))):
+        values = np.trapezoid(values, np.asarray(axes[k]), axis=k)
+    return values
+
+
+def numpy_reduce(values: np.ndarray, name: str, axes) -> object:
+    if name == "integral":
+        return trapezoid_nd(values, axes)
+    flat = values.reshape((-1,) + values.shape[len(axes):])
+    return {"max": np.max, "min": np.min, "sum": np.sum, "mean": np.mean,
+            "argmax": np.argmax, "argmin": np.argmin}[name](flat, axis=0)
+
+
+# -- grids ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [(0.5, 3, 11), (-2, 7.3, 1000), (3, 0.5, 4), (1, 1, 1)])
+def test_linspace_matches_numpy(args):
+    np.testing.assert_array_equal(np.asarray(jc.linspace(*args)), np.linspace(*args))
+    assert jc.linspace(*args).shape == (args[2],)
+
+
+def test_linspace_without_endpoint_and_arange_match_numpy():
+    np.testing.assert_array_equal(np.asarray(jc.linspace(0, 1, 8, endpoint=False)),
+                                  np.linspace(0, 1, 8, endpoint=False))
+    for args in [(5,), (0, 1, 0.1), (2, -3, -0.7)]:
+        np.testing.assert_array_equal(np.asarray(jc.arange(*args)), np.arange(*args))
+
+
+def test_mesh_shape_and_points():
+    m = jc.mesh(jc.linspace(0, 1, 5), [10.0, 20.0, 30.0], jc.arange(2))
+    assert m.shape == (5, 3, 2) and m.size == 30
+    assert m.point(0) == (0.0, 10.0, 0.0)
+    assert m.point(29) == (1.0, 30.0, 1.0)
+    assert m.point(int(np.ravel_multi_index((2, 1, 0), m.shape))) == (0.5, 20.0, 0.0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: jc.linspace(0, 1, 0), r"`num` must be a whole number >= 1"),
+    (lambda: jc.linspace(0, float("inf"), 3), r"`stop` must be finite"),
+    (lambda: jc.arange(0, 1, 0), r"`step` must not be 0"),
+    (lambda: jc.arange(1, 0, 0.5), r"has no points"),
+    (lambda: jc.mesh(), r"at least one axis"),
+    (lambda: jc.mesh(np.ones((2, 2))), r"mesh axis 0 must be"),
+])
+def test_grid_errors(call, message):
+    with pytest.raises(jc.InputError, match=message):
+        call()
+
+
+# -- values -----------------------------------------------------------------------------------
+
+def test_linspace_values_of_function_and_derivative():
+    xs = np.linspace(0.5, 3, 1001)
+    d = jc.derivative("x**3 - 1/x")
+    got = jc.evaluate(d, jc.linspace(0.5, 3, 1001), dtype=F64, chunk_size=64)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64
+    np.testing.assert_allclose(got, 3 * xs**2 + 1 / xs**2, rtol=1e-14)
+    f32 = jc.evaluate("x**3 - 1/x", jc.linspace(0.5, 3, 1001), chunk_size=64)
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, xs**3 - 1 / xs, rtol=1e-6, atol=1e-5)
+
+
+def test_mesh_values_with_a_plain_axis_and_gradient():
+    ys = np.sort(np.random.default_rng(0).uniform(-1, 1, 23))
+    grid = jc.mesh(jc.linspace(0, 2, 37), ys)
+    X, Y = np.meshgrid(np.linspace(0, 2, 37), ys, indexing="ij")
+    got = jc.evaluate("x**2*y + sin(y)", grid, dtype=F64, chunk_size=64)
+    np.testing.assert_allclose(got, X**2 * Y + np.sin(Y), rtol=1e-14, atol=1e-15)
+    grad = jc.evaluate(jc.gradient("x**2*y + sin(y)"), grid, dtype=F64, chunk_size=64)
+    assert grad.shape == (37, 23, 2)
+    np.testing.assert_allclose(grad[..., 0], 2 * X * Y, atol=1e-14)
+    np.testing.assert_allclose(grad[..., 1], X**2 + np.cos(Y), atol=1e-14)
+
+
+def test_three_axis_mesh_and_hessian():
+    grid = jc.mesh(jc.linspace(-1, 1, 9), jc.linspace(0, 1, 5), jc.arange(3))
+    X, Y, Z = np.meshgrid(*(np.asarray(a) for a in grid.axes), indexing="ij")
+    got = jc.evaluate("x*y*z + x**2", grid, dtype=F64, chunk_size=16)
+    np.testing.assert_allclose(got, X * Y * Z + X**2, atol=1e-15)
+    h = jc.evaluate(jc.hessian("x*y*z + x**2"), grid, dtype=F64, chunk_size=16)
+    assert h.shape == (9, 5, 3, 3, 3)
+    np.testing.assert_allclose(h[..., 0, 1], Z, atol=1e-15)
+
+
+def test_plain_arrays_broadcast_with_a_scalar():
+    x = np.random.default_rng(1).uniform(0.5, 3, (50, 7))
+    got = jc.evaluate("x*y", (x, 2.0), chunk_size=32)
+    assert got.shape == (50, 7)
+    np.testing.assert_allclose(got, 2 * x, rtol=1e-15)
+    assert got.dtype == np.float64  # the array's dtype
+
+
+def test_tangent_and_numpy_callables_run_on_the_host():
+    t = jc.tangent("x**3 - 1/x", at=1.0, dtype=F64)
+    xs = np.linspace(-1, 2, 300)
+    np.testing.assert_allclose(jc.evaluate(t, jc.linspace(-1, 2, 300), dtype=F64,
+                                           chunk_size=64), 4 * xs - 4, atol=1e-13)
+    got = _evaluate.run(np.hypot, jc.mesh(jc.linspace(0, 1, 20), jc.linspace(0, 2, 30)), dtype=F64)
+    X, Y = np.meshgrid(np.linspace(0, 1, 20), np.linspace(0, 2, 30), indexing="ij")
+    np.testing.assert_allclose(got.value, np.hypot(X, Y))
+    assert got.device == "host" and got.points == 600
+
+
+def test_wrong_arity_and_bad_arguments():
+    with pytest.raises(jc.InputError, match=r"grid has 1 axes but the function takes 2"):
+        jc.evaluate("x*y", jc.linspace(0, 1, 5))
+    with pytest.raises(jc.InputError, match=r"`reduce` must be one of max, min"):
+        jc.evaluate("x", jc.linspace(0, 1, 5), reduce="median")
+    with pytest.raises(jc.InputError, match=r"either `reduce` or `out`"):
+        jc.evaluate("x", jc.linspace(0, 1, 5), reduce="max", out="a.npy")
+    with pytest.raises(jc.InputError, match=r"`grid` must be a linspace"):
+        jc.evaluate("x", "0..1")
+    with pytest.raises(jc.InputError, match=r"must be elementwise"):
+        jc.evaluate(lambda x: x[:2], jc.linspace(0, 1, 5))
+
+
+# -- reductions ---------------------------------------------------------------------------------
+
+GRIDS = {
+    "linspace": (lambda: jc.linspace(0.5, 3, 1003), "sin(3*x)*exp(-x) + x/7",
+                 lambda x: np.sin(3 * x) * np.exp(-x) + x / 7),
+    "mesh": (lambda: jc.mesh(jc.linspace(-1, 1, 41), np.sort(np.random.default_rng(2)
+                                                              .uniform(0, 2, 29))),
+             "x*exp(-x**2 - y) + y/3", lambda x, y: x * np.exp(-x**2 - y) + y / 3),
+}
+
+
+@pytest.mark.parametrize("name", REDUCES)
+@pytest.mark.parametrize("kind", list(GRIDS))
+@pytest.mark.parametrize("engine", ["kernel", "numpy"])
+def test_reductions_match_numpy(name, kind, engine):
+    make, text, numpy_fn = GRIDS[kind]
+    grid = make()
+    axes = [np.asarray(a) for a in grid.axes] if isinstance(grid, jc.Mesh) else [np.asarray(grid)]
+    values = numpy_fn(*np.meshgrid(*axes, indexing="ij"))
+    fn = jc.Function(text) if engine == "kernel" else numpy_fn
+    got = jc.evaluate(fn, grid, reduce=name, dtype=F64, chunk_size=64)
+    expected = numpy_reduce(values, name, axes)
+    if name.startswith("arg"):
+        assert got == int(expected) and isinstance(got, int)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", REDUCES)
+def test_reductions_over_plain_arrays_and_per_component(name):
+    x = np.sort(np.random.default_rng(3).uniform(0.5, 3, 777))
+    got = jc.evaluate("log(x)*x", x, reduce=name, chunk_size=32)
+    values = np.log(x) * x
+    expected = np.trapezoid(values, x) if name == "integral" else numpy_reduce(values, name, [x])
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    if name == "integral":
+        return
+    grid = jc.mesh(jc.linspace(0, 1, 13), jc.linspace(1, 2, 11))
+    grads = jc.evaluate(jc.gradient("x**2*y"), grid, reduce=name, dtype=F64, chunk_size=16)
+    X, Y = np.meshgrid(np.linspace(0, 1, 13), np.linspace(1, 2, 11), indexing="ij")
+    both = np.stack([2 * X * Y, X**2], axis=-1)
+    np.testing.assert_allclose(grads, numpy_reduce(both, name, [0, 0]), rtol=1e-12)
+
+
+def test_nan_propagates_like_numpy():
+    grid = jc.linspace(-1, 1, 101)
+    xs = np.linspace(-1, 1, 101)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.log(xs)
+    assert np.isnan(jc.evaluate("log(x)", grid, reduce="max", dtype=F64, chunk_size=16))
+    assert jc.evaluate("log(x)", grid, reduce="argmax", dtype=F64, chunk_size=16) \
+        == np.argmax(values) == 0
+    reversed_grid = jc.linspace(1, -1, 101)
+    assert jc.evaluate("log(x)", reversed_grid, reduce="argmin", dtype=F64, chunk_size=16) \
+        == np.argmin(values[::-1])
+
+
+def test_integral_is_accurate():
+    value = jc.evaluate("exp(x)", jc.linspace(0, 1, 10**5 + 1), reduce="integral", dtype=F64)
+    assert abs(value - (np.e - 1)) < 1e-9
+    assert jc.evaluate("x", jc.linspace(0, 1, 1), reduce="integral", dtype=F64) == 0
+
+
+# -- outputs ----------------------------------------------------------------------------------
+
+def test_out_array_is_filled():
+    out = np.zeros((6, 4))
+    got = jc.evaluate("x + 10*y", jc.mesh(jc.arange(6), jc.arange(4)), out=out, dtype=F64,
+                      chunk_size=4)
+    assert got is out
+    np.testing.assert_array_equal(out, np.arange(6)[:, None] + 10 * np.arange(4)[None, :])
+    with pytest.raises(jc.InputError, match=r"writeable array of shape \(6, 4\)"):
+        jc.evaluate("x + y", jc.mesh(jc.arange(6), jc.arange(4)), out=np.zeros(24))
+
+
+def test_out_file_contents(tmp_path):
+    path = tmp_path / "values.npy"
+    got = jc.evaluate(jc.derivative("x**3 - 1/x"), jc.linspace(0.5, 3, 5000), out=path,
+                      dtype=F64, chunk_size=256)
+    xs = np.linspace(0.5, 3, 5000)
+    np.testing.assert_allclose(np.load(path), 3 * xs**2 + 1 / xs**2, rtol=1e-14)
+    assert isinstance(got, np.memmap) and not got.flags.writeable
+    assert os.listdir(tmp_path) == ["values.npy"]
+    mesh_path = tmp_path / "mesh.npy"
+    jc.evaluate(jc.gradient("x*y"), jc.mesh(jc.arange(5), jc.arange(3)), out=str(mesh_path),
+                chunk_size=4)
+    assert np.load(mesh_path).shape == (5, 3, 2)
+    with pytest.raises(jc.InputError, match=r"ending in .npy"):
+        jc.evaluate("x", jc.arange(3), out=str(tmp_path / "values.txt"))
+
+
+@pytest.mark.parametrize("error", [RuntimeError("bad chunk"), KeyboardInterrupt()])
+@pytest.mark.parametrize("engine", ["numpy", "kernel"])
+def test_failure_mid_run_leaves_no_file(tmp_path, monkeypatch, error, engine):
+    path = tmp_path / "values.npy"
+    np.save(path, np.arange(3.0))  # an older file at the path survives untouched
+    calls = []
+
+    def flaky(x):
+        calls.append(1)
+        if len(calls) == 3:
+            raise error
+        return x * 2
+
+    fn = flaky
+    if engine == "kernel":
+        fn = jc.Function("2*x")
+        original = _evaluate._Device._per_block
+
+        def failing(self, group):
+            flaky(0)
+            return original(self, group)
+
+        monkeypatch.setattr(_evaluate._Device, "_per_block", failing)
+    with pytest.raises(type(error)):
+        jc.evaluate(fn, jc.linspace(0, 1, 1000), out=path, chunk_size=16)
+    assert sorted(os.listdir(tmp_path)) == ["values.npy"]
+    np.testing.assert_array_equal(np.load(path), np.arange(3.0))
+
+
+def test_full_disk_is_a_resource_error(tmp_path, monkeypatch):
+    class Full:
+        free = 1000
+
+    monkeypatch.setattr(_shard.shutil, "disk_usage", lambda _: Full())
+    with pytest.raises(jc.ResourceError, match=r"needs more disk space than the 1000 B free"):
+        jc.evaluate("x", jc.linspace(0, 1, 10**6), out=tmp_path / "big.npy")
+    assert os.listdir(tmp_path) == []
+
+
+# -- budgets and compilation ----------------------------------------------------------------------
+
+def test_output_that_cannot_fit_raises_up_front():
+    with pytest.raises(jc.ResourceError, match=r"output \(10,000,000,000,000 values of float64\) "
+                                              r"\(host memory\) needs 72.8 TiB but only"):
+        jc.evaluate("x", jc.linspace(0, 1, 10**13), dtype=F64)
+    assert isinstance(jc.ResourceError("x"), MemoryError)
+
+
+def test_block_that_cannot_fit_on_the_device_raises(monkeypatch):
+    monkeypatch.setattr(_shard, "device_budget", lambda devices: 10_000)
+    with pytest.raises(jc.ResourceError, match=r"one block of this grid \(device memory\)"):
+        jc.evaluate("x*y", jc.mesh(jc.arange(4), jc.arange(10**4)), dtype=F64)
+    value = jc.evaluate("x", jc.linspace(0, 1, 10**4), reduce="max", dtype=F64)
+    assert value == 1.0  # smaller blocks when they do fit
+
+
+def test_many_lengths_compile_a_logarithmic_number_of_times():
+    compiles = []
+
+    def listen(name, secs, **kw):
+        if name == "/jax/core/compile/backend_compile_duration":
+            compiles.append(name)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        d = jc.derivative("x**2 - 1/x")
+        lengths = sorted(set(np.geomspace(1, 5000, 80).astype(int)))
+        for n in lengths:
+            jc.evaluate(d, jc.linspace(0.5, 3, int(n)), reduce="max", dtype=F64, chunk_size=1024)
+        reduce_compiles = len(compiles)
+        for n in lengths:
+            jc.evaluate(d, jc.linspace(0.5, 3, int(n)), dtype=F64, chunk_size=1024)
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
+    assert len(lengths) > 40
+    assert reduce_compiles <= 11  # rows 1, 2, 4, ..., 1024
+    assert len(compiles) - reduce_compiles <= 2 * 11  # the step and its output buffers
+
+
+def test_progress_bar_only_when_asked(capsys, monkeypatch):
+    monkeypatch.setattr(_evaluate._Progress, "__init__",
+                        lambda self, enabled, delay=0.0: (
+                            setattr(self, "enabled", enabled), setattr(self, "delay", 0.0),
+                            setattr(self, "began", 0.0), setattr(self, "bar", None))[0])
+    jc.evaluate("x", jc.linspace(0, 1, 1000), reduce="sum", chunk_size=64)
+    assert capsys.readouterr().err == ""
+    jc.evaluate("x", jc.linspace(0, 1, 1000), reduce="sum", chunk_size=64, progress=True)
+
+
+# -- the large-input call path ------------------------------------------------------------------
+
+N_LARGE = _stream.MIN_POINTS + 12_345
+
+
+@pytest.mark.parametrize("offset", [0, 1, 3])
+def test_large_calls_equal_the_single_jit(offset):
+    xs = np.linspace(0.5, 3, N_LARGE + 8)[offset : offset + N_LARGE]  # unaligned views too
+    for fn in (jc.derivative("x**3 - 1/x"), jc.Function("sin(x)*exp(-x**2/2)"),
+               jc.derivative("log(cosh(x)) + 1", method="symbolic")):
+        got = fn(xs, dtype=F64)
+        assert isinstance(got, jax.Array) and got.dtype == np.float64 and got.shape == xs.shape
+        with jax.enable_x64(True):
+            expected = fn.kernel.jitted([np.asarray(p) for p in fn.leaves], xs)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+def test_large_calls_with_several_inputs_dtypes_and_extra_dims():
+    x = np.random.default_rng(4).uniform(0.5, 3, (N_LARGE // 64, 64)).astype(np.float32)
+    got = jc.Function("x*y + x**2")(x, np.float32(2.0))
+    assert got.dtype == np.float32 and got.shape == x.shape
+    np.testing.assert_allclose(np.asarray(got), x * 2 + x**2, rtol=1e-6)
+    grad = jc.gradient("x*y")(x, x.astype(np.float64))  # float64 promotes; the copy is aligned
+    assert grad.shape == (*x.shape, 2) and grad.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(grad)[..., 0], x.astype(np.float64))
+    ints = jc.Function("x + 1")(np.arange(N_LARGE), dtype=F64)
+    np.testing.assert_array_equal(np.asarray(ints), np.arange(N_LARGE) + 1.0)
+
+
+def test_large_call_result_outlives_its_input():
+    xs = np.linspace(0, 1, N_LARGE)
+    got = jc.Function("2*x")(xs, dtype=F64)
+    del xs
+    np.testing.assert_array_equal(np.asarray(got)[[0, -1]], [0.0, 2.0])
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_reduce_json(capsys):
+    code, out, err = run_cli(capsys, "grid", "x**3 - 1/x", "--range", "0.5", "3", "--points",
+                             "1e5", "--order", "1", "--reduce", "max", "--json")
+    payload = json.loads(out)
+    assert code == 0 and err == ""
+    assert set(payload) == {"expression", "order", "points", "reduce", "value", "seconds",
+                            "points_per_second", "device", "devices"}
+    assert payload["points"] == 100_000 and payload["value"] == pytest.approx(27 + 1 / 9)
+    assert payload["devices"] >= 1 and payload["order"] == 1
+
+
+def test_cli_argmin_text_and_small_print(capsys):
+    code, out, _ = run_cli(capsys, "grid", "(x - 1)**2", "--range", "0", "2", "--points", "201",
+                           "--reduce", "argmin")
+    assert code == 0 and out.startswith("argmin of (x - 1)**2: index 100, x = 1.0")
+    code, out, _ = run_cli(capsys, "grid", "x**2", "--range", "0", "1", "--points", "3")
+    assert code == 0 and out.splitlines() == ["0.0 0.0", "0.5 0.25", "1.0 1.0"]
+    code, out, _ = run_cli(capsys, "grid", "x**2", "--range", "0", "1", "--points", "3", "--json")
+    assert json.loads(out)["values"] == [0.0, 0.25, 1.0]
+
+
+def test_cli_output_file(capsys, tmp_path):
+    path = str(tmp_path / "d.npy")
+    code, out, _ = run_cli(capsys, "grid", "x**3 - 1/x", "--range", "0.5", "3", "--points",
+                           "20000", "--order", "2", "-o", path, "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["output"] == path and "value" not in payload
+    xs = np.linspace(0.5, 3, 20000)
+    np.testing.assert_allclose(np.load(path), 6 * xs - 2 / xs**3, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--points", "1e9"], r"refusing to print 1,000,000,000 values: pass --reduce"),
+    (["--points", "1.5"], r"argument --points: must be a whole number >= 1"),
+    (["--points", "10", "--reduce", "max", "-o", "a.npy"], r"either --reduce or -o"),
+    (["--points", "10", "--reduce", "median"], r"invalid choice"),
+])
+def test_cli_errors_exit_2(capsys, argv, message):
+    code, out, err = run_cli(capsys, "grid", "x", "--range", "0", "1", *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and len(err.splitlines()) == 1
+    assert re.search(message, err)
+
+
+def test_cli_rejects_two_variables(capsys):
+    code, _, err = run_cli(capsys, "grid", "x*y", "--range", "0", "1", "--points", "5",
+                           "--reduce", "max")
+    assert code == 2 and "function of one variable" in err
