@@ -47,10 +47,13 @@ INTERVAL = (0.5, 3.0)
 
 
 def versions() -> dict:
-    import numexpr
-
+    try:
+        import numexpr
+    except ImportError:  # not needed by the device check
+        numexpr = None
     return {"python": platform.python_version(), "jax": jax.__version__,
-            "numpy": np.__version__, "sympy": sympy.__version__, "numexpr": numexpr.__version__,
+            "numpy": np.__version__, "sympy": sympy.__version__,
+            "numexpr": getattr(numexpr, "__version__", None),
             "machine": platform.machine(), "processor": _cpu_name(), "cores": os.cpu_count(),
             "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
 
@@ -144,10 +147,11 @@ TARGETS = {"vs_best_symbolic": {k: 1.0 for k in DEFAULT_EXPRESSIONS},
 def cpu_markdown(result: dict) -> str:
     lines = [f"# CPU grid benchmark {result['date']}", "",
              f"{result['points']:,} points, float64, uniform on [0.5, 3]; medians over "
-             f"interleaved rounds; result in host memory. Machine: {result['versions']['processor']}"
-             f", {result['versions']['cores']} cores; jax {result['versions']['jax']}.", "",
-             "| f | jaxcalc ms | auto | AD ms | symbolic ms | np_sym_cse ms | numexpr ms | np_fd ms "
-             "| jaxcalc / best(np_sym_cse, numexpr) | jaxcalc / np_fd |",
+             f"interleaved rounds; result in host memory. Machine: "
+             f"{result['versions']['processor']}, {result['versions']['cores']} cores; "
+             f"jax {result['versions']['jax']}.", "",
+             "| f | jaxcalc ms | auto | AD ms | symbolic ms | np_sym_cse ms | numexpr ms "
+             "| np_fd ms | jaxcalc / best(np_sym_cse, numexpr) | jaxcalc / np_fd |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for key, row in result["functions"].items():
         s = {k: v * 1e3 for k, v in row["seconds"].items()}
@@ -190,14 +194,16 @@ def copy_bandwidth(n: int, dtype) -> float:
 def device_check(quick: bool) -> dict:
     gpu = not quick
     checks = []
-    for dtype, n in (("float32", 10**9 if gpu else 10**6), ("float64", 5 * 10**8 if gpu else 10**6)):
+    sizes = {"float32": 10**9, "float64": 5 * 10**8} if gpu else {"float32": 10**6,
+                                                                    "float64": 10**6}
+    for dtype, n in sizes.items():
         with jax.enable_x64(dtype == "float64"):
             roof = copy_bandwidth(n, dtype)
             xs = jax.device_put(jnp.linspace(*INTERVAL, n, dtype=dtype))
             for key in ("f1", "f2"):
                 for method in ("ad", "symbolic"):
                     d = jc.derivative(DEFAULT_EXPRESSIONS[key], method=method)
-                    seconds = _best_seconds(lambda d=d: d(xs).block_until_ready())
+                    seconds = _best_seconds(lambda d=d, xs=xs: d(xs).block_until_ready())
                     rate = 2 * n * np.dtype(dtype).itemsize / seconds
                     checks.append({"function": key, "method": method, "dtype": dtype, "points": n,
                                    "seconds": seconds, "bytes_per_second": rate,
@@ -216,15 +222,16 @@ def device_check(quick: bool) -> dict:
     stream = {"points": n, "device_memory_bytes": limit, "grid_bytes_float32": 4 * n,
               "value": float(r.value), "seconds": seconds, "points_per_second": n / seconds,
               "devices": r.devices}
-    print(f"streamed max of f2' over {n:.3g} float32 points ({4 * n / 2**30:.0f} GiB as an array, "
-          f"device memory {limit / 2**30:.0f} GiB): {seconds:.2f} s, {n / seconds / 1e9:.1f} Gpts/s,"
-          f" value {float(r.value):.6f}", flush=True)
+    print(f"streamed max of f2' over {n:.3g} float32 points ({4 * n / 2**30:.0f} GiB as an "
+          f"array, device memory {limit / 2**30:.0f} GiB): {seconds:.2f} s, "
+          f"{n / seconds / 1e9:.1f} Gpts/s, value {float(r.value):.6f}", flush=True)
     return {"copy_and_derivatives": checks, "streamed": stream}
 
 
 def device_markdown(result: dict) -> str:
     lines = [f"# Grid device check {result['date']} on {result['versions']['device']}", "",
-             "| f | method | dtype | points | ms | GB/s | % of copy |", "|---|---|---|---|---|---|---|"]
+             "| f | method | dtype | points | ms | GB/s | % of copy |",
+             "|---|---|---|---|---|---|---|"]
     for c in result["check"]["copy_and_derivatives"]:
         lines.append(f"| {c['function']} | {c['method']} | {c['dtype']} | {c['points']:.0e} | "
                      f"{c['seconds'] * 1e3:.2f} | {c['bytes_per_second'] / 1e9:.0f} | "

@@ -17,7 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from jaxcalc._bench import DEFAULT_EXPRESSIONS, grid, max_relative_error, reference
+from jaxcalc._bench import DEFAULT_EXPRESSIONS
+from jaxcalc._bench_measure import grid, max_relative_error, reference
 from jaxcalc._bench_methods import METHODS, Backend, Case, available_methods
 
 SIZES = tuple(int(float(s)) for s in os.environ.get("JAXCALC_BENCH_SIZES", "1e4 1e5").split())

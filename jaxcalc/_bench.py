@@ -29,8 +29,9 @@ The JSON schema and the table are documented in ``jaxcalc._bench_report``; bench
 says how to run it on CPU and GPU.
 
 A cell whose time, extrapolated linearly from the previous size, would exceed
-``max_call_seconds`` per call (or the rest of ``time_budget``) is skipped and reported, as is a
-method that fails on an expression (e.g. numexpr lacking a function).
+``max_call_seconds`` per call (or the rest of ``time_budget``), or that comes after the budget
+is spent, is skipped and reported, as is a method that fails on an expression (e.g. numexpr
+lacking a function).
 
 Example:
     >>> report = run_benchmark(["x**3 - 1/x"], sizes=(1000,), methods=["numpy_symbolic"])
@@ -40,10 +41,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
-import statistics
 import sys
 import time
 from collections.abc import Mapping
@@ -51,7 +52,15 @@ from collections.abc import Mapping
 import numpy as np
 import sympy
 
-from ._bench_methods import Case, pick_methods
+from ._bench_measure import (
+    MIN_REPEATS,
+    grid,
+    max_relative_error,
+    measure_roof,
+    reference,
+    time_calls,
+)
+from ._bench_methods import Case, Method, pick_methods
 from ._bench_report import BenchReport, Result, Skipped, machine_info, versions
 from ._errors import InputError, ResourceError
 
@@ -63,16 +72,11 @@ DEFAULT_EXPRESSIONS: dict[str, str] = {
     "f4": " + ".join(f"x**{k}/{math.factorial(k)}" for k in range(40)),
     "f5": functools.reduce(lambda u, _: f"log(cosh({u})) + 1", range(10), "x"),
 }
-INTERVAL = (0.5, 3.0)
-REFERENCE_DIGITS = 50
-ERROR_FLOOR = 1e-3  # relative to max |f'| over the reference points
-_SEED = 0
-_MIN_REPEATS, _MAX_REPEATS = 3, 100
 _BYTES_PER_POINT_FACTOR = 16  # peak memory per point, in units of itemsize (FD stencils, temps)
 
 
 def _sizes(sizes) -> tuple[int, ...]:
-    sizes = (sizes,) if isinstance(sizes, (int, float)) else tuple(sizes)
+    sizes = (sizes,) if isinstance(sizes, str) or np.ndim(sizes) == 0 else tuple(sizes)
     out = []
     for s in sizes:
         ok = isinstance(s, (int, float, np.integer, np.floating)) and not isinstance(s, bool)
@@ -85,9 +89,13 @@ def _sizes(sizes) -> tuple[int, ...]:
 
 
 def _dtype(dtype) -> np.dtype:
-    if str(dtype) not in ("float32", "float64"):
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        pass
+    if getattr(dtype, "name", None) not in ("float32", "float64"):
         raise InputError(f"`dtype` must be 'float32' or 'float64'; got {dtype!r}")
-    return np.dtype(str(dtype))
+    return dtype
 
 
 def _cases(expressions) -> tuple[Case, ...]:
@@ -113,105 +121,12 @@ def _check_memory(n: int, dtype: np.dtype) -> None:
                             f"but {free / 1e9:.1f} GB are free; pass smaller sizes")
 
 
-def grid(n: int, dtype: np.dtype) -> np.ndarray:
-    """The benchmark's inputs: ``n`` uniform points on [0.5, 3]; the first k points are the
-    same for every ``n`` (one reference serves all sizes)."""
-    return np.random.default_rng(_SEED).uniform(*INTERVAL, n).astype(dtype, copy=False)
-
-
-@functools.lru_cache(maxsize=64)
-def _reference(expr: sympy.Expr, x: sympy.Symbol, points: bytes) -> tuple[np.ndarray, ...]:
-    import mpmath
-
-    fn = sympy.lambdify(x, expr, "mpmath", cse=True)
-    hi, lo = [], []
-    with mpmath.workdps(REFERENCE_DIGITS):
-        for p in np.frombuffer(points, np.float64):
-            try:
-                value = mpmath.mpmathify(fn(mpmath.mpf(float(p))))
-            except (ZeroDivisionError, ValueError, OverflowError):
-                value = mpmath.nan
-            if isinstance(value, mpmath.mpc):
-                value = value.real if value.imag == 0 else mpmath.nan
-            first = float(value)
-            hi.append(first)
-            lo.append(float(value - first) if math.isfinite(first) else 0.0)
-    return np.array(hi), np.array(lo)
-
-
-def reference(case: Case, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """f' at ``points`` to 50 digits, as a double-double ``(hi, lo)`` (cached)."""
-    points = np.ascontiguousarray(points, np.float64)
-    return _reference(case.derivative, case.symbol, points.tobytes())
-
-
-def max_relative_error(values, ref: tuple[np.ndarray, np.ndarray]) -> float:
-    """The benchmark's error measure (module docstring) of ``values`` against ``reference``."""
-    hi, lo = ref
-    got = np.asarray(values, np.float64).ravel()[: hi.size]
-    finite = np.isfinite(hi)
-    if not finite.any():
-        return math.nan
-    hi, lo, got = hi[finite], lo[finite], got[finite]
-    scale = np.maximum(np.abs(hi), ERROR_FLOOR * np.max(np.abs(hi)))
-    with np.errstate(all="ignore"):
-        error = np.abs((got - hi) - lo) / scale
-    return float(np.max(np.where(np.isfinite(got), error, np.inf)))
-
-
-def measure_roof(repeats: int = 10) -> tuple[float, str]:
-    """Copy bandwidth (GB/s, read + write bytes) of the benchmark's device, and the kernel:
-    ``numpy.copyto`` between two preallocated 256 MiB arrays on CPU, a jitted ``jnp.copy`` of
-    1 GiB on an accelerator; the best of ``repeats`` copies."""
-    import jax
-    import jax.numpy as jnp
-
-    if jax.default_backend() == "cpu":
-        nbytes, kernel = 2**28, "numpy.copyto"
-        src = np.ones(nbytes // 8)
-        dst = np.empty_like(src)
-
-        def copy():
-            np.copyto(dst, src)
-    else:
-        nbytes, kernel, jitted = 2**30, "jax.jit(jnp.copy)", jax.jit(jnp.copy)
-        src = jnp.ones(nbytes // 4, jnp.float32)
-
-        def copy():
-            jitted(src).block_until_ready()
-    copy()
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        copy()
-        best = min(best, time.perf_counter() - start)
-    return 2 * nbytes / best / 1e9, kernel
-
-
-def _timed(run, xs, sync, repeat_seconds: float) -> tuple[float, float, object]:
-    """(first-call seconds, median steady seconds, last result) of ``run(xs)``."""
-    start = time.perf_counter()
-    out = run(xs)
-    sync(out)
-    first = time.perf_counter() - start
-    times = []
-    while len(times) < _MAX_REPEATS:
-        start = time.perf_counter()
-        out = run(xs)
-        sync(out)
-        times.append(time.perf_counter() - start)
-        spent = sum(times)
-        if spent >= repeat_seconds and (len(times) >= _MIN_REPEATS or spent >= 1.0):
-            break
-    return first, statistics.median(times), out
-
-
 class _Progress:
     """A rich progress bar on stderr (a line per cell without rich); nothing when off."""
 
     def __init__(self, enabled: bool, total: int):
         self.bar = self.task = None
-        self.enabled = enabled
+        self.enabled, self.done = enabled, 0
         if enabled:
             try:
                 from rich.console import Console
@@ -231,10 +146,12 @@ class _Progress:
             self.bar.stop()
 
     def step(self, text: str) -> None:
+        """A cell named ``text`` begins (the bar counts the cells before it as done)."""
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, description=text)
+            self.bar.update(self.task, completed=self.done, description=text)
         elif self.enabled:
             print(text, file=sys.stderr, flush=True)
+        self.done += 1
 
 
 def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", methods=None,
@@ -263,6 +180,7 @@ def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", me
         InputError: bad arguments; ResourceError: a size that would not fit in memory.
     """
     started = time.perf_counter()
+    machine = machine_info()  # first: its load average is the one the run began with
     cases, sizes, dtype = _cases(expressions), _sizes(sizes), _dtype(dtype)
     chosen = pick_methods(methods)
     limits = {"time_budget": time_budget, "max_call_seconds": max_call_seconds,
@@ -274,62 +192,81 @@ def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", me
         _check_memory(n, dtype)
     roof, roof_kernel = measure_roof()
     total = len(sizes) * len(cases) * len(chosen)
-    deadline = math.inf
+    cells = _Cells(dtype, roof, math.inf, repeat_seconds, max_call_seconds)
     if time_budget is not None:  # a budget also shortens each cell's repeats to fit
-        deadline = started + time_budget
-        repeat_seconds = min(repeat_seconds, time_budget / (4 * total))
-    results, skipped, built, last, failed = [], [], {}, {}, {}
+        cells.deadline = started + time_budget
+        cells.repeat_seconds = min(repeat_seconds, time_budget / (4 * total))
+    rows = []
     with _Progress(progress, total) as bar, np.errstate(all="ignore"):
         for n in sizes:
-            xs = grid(n, dtype)
-            k = min(reference_points, n)
-            on_device = {}
+            xs, placed = grid(n, dtype), {}
             for case in cases:
-                ref = reference(case, xs[:k])
+                ref = reference(case, xs[: min(reference_points, n)])
                 for method in chosen:
                     bar.step(f"{case.name} {method.name} n={n:.0e}")
-                    key = (case.name, method.name)
-
-                    def skip(reason, n=n, key=key):
-                        skipped.append(Skipped(*key, dtype.name, n, reason))
-
-                    remaining = deadline - time.perf_counter()
-                    if key in failed:  # it failed at a smaller size: it would fail again
-                        skip(failed[key])
-                        continue
-                    if remaining <= 0:
-                        skip("time budget spent")
-                        continue
-                    if key in last:
-                        seconds, previous = last[key]
-                        estimate = seconds * n / previous
-                        if estimate > max_call_seconds or (_MIN_REPEATS + 1) * estimate > remaining:
-                            skip(f"estimated {estimate:.2g} s per call")
-                            continue
-                    try:
-                        if key not in built:
-                            start = time.perf_counter()
-                            built[key] = (method.build(case, dtype), time.perf_counter() - start)
-                        run, setup = built[key]
-                        backend = method.device()
-                        if backend.name not in on_device:
-                            on_device[backend.name] = backend.put(xs)
-                        first, seconds, out = _timed(run, on_device[backend.name], backend.sync,
-                                                     repeat_seconds)
-                        host = backend.host(out[:k])  # only what the error check needs
-                    except Exception as e:  # a baseline that cannot do this: report, go on
-                        failed[key] = f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
-                        skip(failed[key])
-                        continue
-                    last[key] = (seconds, n)
-                    results.append(Result(
-                        case.name, method.name, dtype.name, n, seconds, n / seconds,
-                        setup + max(0.0, first - seconds), max_relative_error(host, ref),
-                        n / seconds * 2 * dtype.itemsize / (roof * 1e9), host.dtype.name))
-                    del out, host
-    return BenchReport(machine_info(), versions(), roof, roof_kernel, dtype.name,
-                       {c.name: c.text for c in cases}, results, skipped,
+                    rows.append(cells.measure(case, method, xs, placed, ref))
+    return BenchReport(machine, versions(), roof, roof_kernel, dtype.name,
+                       {c.name: c.text for c in cases},
+                       [r for r in rows if isinstance(r, Result)],
+                       [r for r in rows if isinstance(r, Skipped)],
                        time.perf_counter() - started)
+
+
+@dataclasses.dataclass
+class _Cells:
+    """One run's measuring state: limits, built callables, timings so far, failures."""
+
+    dtype: np.dtype
+    roof_gbps: float
+    deadline: float
+    repeat_seconds: float
+    max_call_seconds: float
+    built: dict = dataclasses.field(default_factory=dict)
+    last: dict = dataclasses.field(default_factory=dict)
+    failed: dict = dataclasses.field(default_factory=dict)
+
+    def skip_reason(self, key: tuple[str, str], n: int) -> str | None:
+        if key in self.failed:  # it failed at a smaller size: it would fail again
+            return self.failed[key]
+        remaining = self.deadline - time.perf_counter()
+        if remaining <= 0:
+            return "time budget spent"
+        if key in self.last:
+            seconds, previous = self.last[key]
+            estimate = seconds * n / previous
+            if estimate > self.max_call_seconds or (MIN_REPEATS + 1) * estimate > remaining:
+                return f"estimated {estimate:.2g} s per call"
+        return None
+
+    def measure(self, case: Case, method: Method, xs: np.ndarray, placed: dict,
+                ref: tuple[np.ndarray, np.ndarray]) -> Result | Skipped:
+        """One cell; ``placed`` caches ``xs`` on each backend."""
+        key, n = (case.name, method.name), xs.size
+        reason = self.skip_reason(key, n)
+        if reason is None:
+            try:
+                return self._measure(case, method, xs, placed, ref)
+            except Exception as e:  # a baseline that cannot do this: report, go on
+                reason = self.failed[key] = f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
+        return Skipped(*key, self.dtype.name, n, reason)
+
+    def _measure(self, case, method, xs, placed, ref) -> Result:
+        key, n = (case.name, method.name), xs.size
+        if key not in self.built:
+            start = time.perf_counter()
+            self.built[key] = (method.build(case, self.dtype), time.perf_counter() - start)
+        run, setup = self.built[key]
+        backend = method.device()
+        if backend.name not in placed:
+            placed[backend.name] = backend.put(xs)
+        xs_there = placed[backend.name]
+        first, seconds, out = time_calls(run, xs_there, backend.sync, self.repeat_seconds)
+        host = backend.host(out[: ref[0].size])  # only what the error check needs
+        self.last[key] = (seconds, n)
+        return Result(*key, self.dtype.name, n, seconds, n / seconds,
+                      setup + max(0.0, first - seconds), max_relative_error(host, ref),
+                      n / seconds * 2 * self.dtype.itemsize / (self.roof_gbps * 1e9),
+                      host.dtype.name)
 
 
 def accuracy_sweep(expression, x0: float = 1.0, *, steps=None) -> dict:

@@ -133,28 +133,43 @@ class Derived:
         return f"<{self.description}>"
 
 
-def _as_function(f) -> Function:
-    return f if isinstance(f, Function) else Function(f)
+def _as_function(f, wrt: str | None = None) -> Function:
+    """``f`` as a Function; a constant becomes a function of ``wrt`` (default x), so that its
+    derivatives, gradient and tangent exist (0, on the grid's shape)."""
+    f = f if isinstance(f, Function) else Function(f)
+    if not f.variables:
+        f = Function(f.expr, (wrt or "x",), params=f.params)
+    return f
+
+
+_CHEAP_OPS = ("ADD", "SUB", "MUL", "NEG")
+
+
+def _cost(expr: sympy.Expr) -> int:
+    """Work per point after sharing subexpressions: +,-,* cost 1, /,** 4, functions 16."""
+    shared, reduced = sympy.cse(expr)
+    total = 0
+    for part in [e for _, e in shared] + list(reduced):
+        for term in sympy.Add.make_args(sympy.count_ops(part, visual=True)):
+            count, op = term.as_coeff_Mul()
+            if op != 0:
+                total += int(count) * (1 if str(op) in _CHEAP_OPS else 4 if str(op) in
+                                       ("DIV", "POW") else 16)
+    return total
 
 
 def _symbolic_if_faster(f: Function, wrt: str, n: int) -> Function | None:
     """SymPy's derivative when it is the faster exact path, else None (use AD).
 
-    Measured (bench/bench_grid.py, CPU, 10^7 points): the lowered symbolic derivative is as
-    fast as AD or faster on f1..f5 (XLA shares its subexpressions; f4 1.3x), AD wins when the
-    derivative swells beyond sharing (a product of 30 sines: 612 ops after CSE vs 88 in f).
-    Nested forward passes cost about 2**n times f, so: symbolic for orders 1 and 2 while its
-    op count after CSE stays within 2**n times f's + 8 (f5'' symbolic: 2.4x faster than AD).
+    Model: AD's n-th order pass costs about (n + 1) times f; the lowered symbolic derivative
+    costs its own :func:`_cost`. Measured (bench/bench_grid.py, CPU, 10^6-10^7 points): symbolic
+    as fast or faster on f1..f5 (f4' 1.3x, f5'' 2.4x), AD faster on a product of 30 sines (1.2x),
+    where the derivative swells to 2.8x the cost of f. Orders above 2 use AD (Taylor mode).
     """
     if not 1 <= n <= 2:
         return None
     exact = f.diff(wrt, n)
-
-    def ops(expr):
-        shared, reduced = sympy.cse(expr)
-        return sum(sympy.count_ops(e) for _, e in shared) + sum(sympy.count_ops(e) for e in reduced)
-
-    return exact if ops(exact.expr) <= 2**n * ops(f.expr) + 8 else None
+    return exact if _cost(exact.expr) <= (n + 1) * _cost(f.expr) + 16 else None
 
 
 def derivative(f, wrt: str | None = None, n: int = 1, *, method: str = "auto") -> Derived:
@@ -175,7 +190,7 @@ def derivative(f, wrt: str | None = None, n: int = 1, *, method: str = "auto") -
         >>> [float(v) for v in d(jnp.array([1.0, 2.0]))]
         [4.0, 12.25]
     """
-    f = _as_function(f)
+    f = _as_function(f, wrt)
     wrt = pick_variable(f.variables, wrt)
     n = check_order(n)
     if method not in _METHODS:

@@ -119,7 +119,7 @@ def _as_array(x: object, dtype: np.dtype) -> jax.Array:
         raise InputError(f"inputs must be numbers or arrays, got {type(x).__name__}")
     try:
         return jnp.asarray(x, dtype)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise InputError(f"could not read input as a {dtype} array: {e}") from e
 
 

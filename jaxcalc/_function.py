@@ -120,7 +120,9 @@ class Function:
         *,
         params: Mapping[str, object] | None = None,
     ):
-        if isinstance(expr, Function):
+        if isinstance(expr, Function):  # a copy, keeping what is not overridden
+            variables = expr.variables if variables is None else variables
+            params = expr.params if params is None else params
             expr = expr.expr
         variables = _names(variables, "variables")
         params = dict(params or {})
@@ -183,7 +185,11 @@ class Function:
         return self._leaves
 
     def __call__(self, *xs, dtype=None) -> jax.Array:
-        return _execute.call(self._kernel, self._leaves, xs, dtype, name=f"`{self.expr}`")
+        return _execute.call(self._kernel, self._leaves, xs, dtype, name=self._label)
+
+    @functools.cached_property
+    def _label(self) -> str:  # printing a SymPy expression costs ~0.1 ms: once, not per call
+        return f"`{self.expr}`"
 
     def apply(self, params: Mapping[str, object], *xs, dtype=None) -> jax.Array:
         """Evaluate with ``params`` in place of the stored ones (for functional code):

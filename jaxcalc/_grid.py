@@ -141,7 +141,8 @@ class Mesh:
     def point(self, index: int) -> tuple[float, ...]:
         """The coordinates of the point at flat (C-order) ``index``, e.g. an argmax."""
         where = np.unravel_index(index, self.shape)
-        return tuple(float(_axis_values(a, int(i), int(i) + 1)[0]) for a, i in zip(self.axes, where))
+        return tuple(float(_axis_values(a, int(i), int(i) + 1)[0])
+                     for a, i in zip(self.axes, where, strict=True))
 
 
 def mesh(*axes) -> Mesh:

@@ -61,7 +61,10 @@ def _reduce(binary):
 
 
 def _polygamma(n, x):
-    return jsp.polygamma(jnp.round(n).astype(jnp.int32), x)
+    # A constant order (the usual case: SymPy's derivatives of loggamma) stays a Python int,
+    # weakly typed, so that even strict dtype promotion accepts it next to a float x.
+    order = round(n) if isinstance(n, float) else jnp.round(n).astype(jnp.int32)
+    return jsp.polygamma(order, x)
 
 
 def _not(a):
@@ -162,17 +165,26 @@ def _constant(node: sympy.Basic) -> float | bool:
     return value.real if value.imag == 0 else float("nan")
 
 
+def _exponent(node: sympy.Pow) -> sympy.Expr:
+    """The exponent, a float that is a whole or half number made exact: ``x**2.0`` is ``x**2``
+    and ``x**0.5`` is ``sqrt(x)`` (SymPy's ``Float(2.0) == 2`` is False)."""
+    exponent = node.exp
+    if exponent.is_Float and float(2 * exponent).is_integer():
+        return sympy.Rational(int(2 * exponent), 2)
+    return exponent
+
+
 def _root(node: sympy.Pow) -> sympy.Pow | None:
     """``b**(1/q)`` for ``node = b**(p/q)``, q in (2, 3), p != 1: lowered once and shared, so
     ``sqrt(x)`` and ``x**(3/2)`` compute one square root."""
-    exponent = node.exp
+    exponent = _exponent(node)
     if exponent.is_Rational and exponent.q in (2, 3) and exponent.p != 1:
         return sympy.Pow(node.base, sympy.Rational(1, exponent.q), evaluate=False)
     return None
 
 
 def _power(base: jax.Array, exponent: sympy.Expr, lower_exponent) -> jax.Array:
-    if exponent.is_Integer or (exponent.is_Float and exponent == int(exponent)):
+    if exponent.is_Integer:
         n = int(exponent)
         powered = base if abs(n) == 1 else lax.integer_pow(base, abs(n))
         return powered if n >= 0 else 1 / powered
@@ -261,8 +273,8 @@ class _Lowerer:
         if node.is_Pow:
             root = _root(node)
             if root is not None:
-                return _power(self.memo[root], sympy.Integer(node.exp.p), None)
-            return _power(self.memo[node.base], node.exp, lambda: self(node.exp))
+                return _power(self.memo[root], sympy.Integer(_exponent(node).p), None)
+            return _power(self.memo[node.base], _exponent(node), lambda: self(node.exp))
         if isinstance(node, sympy.Piecewise):
             return self._piecewise(node)
         return self.table[node.func](*lowered)

@@ -188,7 +188,7 @@ def _check_variables(variables: Collection[str] | None) -> tuple[str, ...] | Non
 
 
 def _check_text(text: object, limits: ParseLimits) -> str:
-    """The cheap checks, done before Python's parser sees the text."""
+    """The cheap checks, done before Python's parser sees the text; returns it."""
     if not isinstance(text, str):
         raise ParseError(f"expected text (a str) such as 'x**2 + 1', got {type(text).__name__}")
     if len(text) > limits.max_length:
@@ -204,6 +204,16 @@ def _check_text(text: object, limits: ParseLimits) -> str:
         )
     if not text.strip():
         raise EmptyExpressionError("empty expression; expected a formula such as 'x**2 + 1'")
+    if (comment := text.find("#") + 1) > 0:  # Python would silently drop the rest of the line
+        raise UnsafeConstructError(
+            f"not allowed at column {comment}: comments (`#`)", column=comment
+        )
+    _check_sizes(text, limits)
+    return text
+
+
+def _check_sizes(text: str, limits: ParseLimits) -> None:
+    """Bracket depth and digits per number, by a scan: Python's parser may choke on either."""
     depth = 0
     for bracket in _BRACKET.finditer(text):
         depth += 1 if bracket.group() in "([{" else -1
@@ -220,7 +230,6 @@ def _check_text(text: object, limits: ParseLimits) -> str:
                 f"number at column {column} has {digits} digits; the limit is {limits.max_digits}",
                 column=column,
             )
-    return text
 
 
 class _Source:
@@ -299,7 +308,8 @@ class _Builder:
     def result(self, node: ast.expr) -> sympy.Expr:
         expr = self.build(node, 1)
         limit = self.limits.max_digits
-        if any(max(abs(n.p), n.q) >= 10**limit for n in expr.atoms(sympy.Rational)):
+        bound = 10**limit
+        if any(max(abs(n.p), n.q) >= bound for n in expr.atoms(sympy.Rational)):
             raise TooLargeError(f"the result holds a number with more than {limit} digits")
         return expr
 

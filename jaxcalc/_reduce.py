@@ -3,9 +3,10 @@
 A reduction runs over the grid's points; a function with per-point vectors (a gradient,
 shape ``(..., n)``) is reduced per component. Semantics follow NumPy on the materialized
 values: ``max``/``min`` propagate NaN (``np.max``), ``argmax``/``argmin`` return the flat
-C-order index of the first extreme (the first NaN if any), ``sum``/``mean`` accumulate block
-partials in float64, ``integral`` is the trapezoid rule along every grid axis (for plain
-arrays: along the points of a 1-D array, ``np.trapezoid(y, x)``).
+C-order index of the first extreme (the first NaN if any), ``sum``/``mean`` add block partials
+in float64 with ``math.fsum`` (so the total does not depend on how blocks were spread),
+``integral`` is the trapezoid rule along every grid axis (for plain arrays: along the points
+of a 1-D array, ``np.trapezoid(y, x)``).
 
 The block partial is written once for both array modules (``xp`` is ``jax.numpy`` inside the
 compiled block, ``numpy`` for plain Python callables).
@@ -14,13 +15,15 @@ Example:
     >>> import numpy as np
     >>> r = REDUCTIONS["argmax"]
     >>> y = np.array([1.0, 5.0, 2.0]); ok = np.ones(3, bool)
-    >>> r.combine(r.start(), r.partial(np, y, ok, None), block_start=10)
-    (array(5.), array(11))
+    >>> value, index = r.combine(r.start(), r.partial(np, y, ok, None), block_start=10)
+    >>> float(value), int(index)
+    (5.0, 11)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -46,6 +49,14 @@ class Reduction:
     finish: Callable  # (state, points, dtype) -> value
     start: Callable = lambda: None
 
+    def merge(self, first, second):
+        """The state of two runs of blocks, ``first`` before ``second`` in grid order."""
+        if first is None or second is None:
+            return second if first is None else first
+        if isinstance(first, list):
+            return first + second
+        return self.combine(first, second, 0)
+
 
 def _extreme(op: str) -> Reduction:
     sign = 1 if op == "max" else -1
@@ -69,7 +80,10 @@ def _arg(op: str) -> Reduction:
     def partial(xp, y, mask, weights):
         y, mask = _flat(xp, y, mask)
         masked = _masked(xp, y, mask, -sign * np.inf)
-        index = getattr(xp, op)(masked, axis=0)
+        nan = xp.isnan(masked)
+        # The first NaN explicitly: a parallel (GPU) argmax may return any of several NaNs.
+        index = xp.where(xp.any(nan, axis=0), xp.argmax(nan, axis=0),
+                         getattr(xp, op)(xp.where(nan, -sign * np.inf, masked), axis=0))
         value = xp.take_along_axis(masked, xp.expand_dims(index, 0), axis=0)[0]
         return value, index
 
@@ -97,13 +111,17 @@ def _summed(name: str, weighted: bool) -> Reduction:
         return xp.sum(_masked(xp, y, mask, 0), axis=0)
 
     def combine(state, value, block_start):
-        value = np.asarray(value, np.float64)
-        return value if state is None else state + value
+        state.append(np.asarray(value, np.float64))
+        return state
 
     def finish(state, points, dtype):
-        return _scalar(state / points if name == "mean" else state, dtype)
+        # Exactly rounded (math.fsum): the same total whatever the blocks, threads or devices.
+        parts = np.stack(state)
+        columns = parts.reshape(len(parts), -1).T
+        total = np.array([math.fsum(c) for c in columns]).reshape(parts.shape[1:])
+        return _scalar(total / points if name == "mean" else total, dtype)
 
-    return Reduction(name, partial, combine, finish)
+    return Reduction(name, partial, combine, finish, start=list)
 
 
 def _scalar(value, dtype):

@@ -86,7 +86,7 @@ def workers() -> int:
 def split(items: Sequence, parts: int) -> list[Sequence]:
     """``items`` in ``parts`` contiguous runs of near-equal length (empty runs dropped)."""
     bounds = [len(items) * k // parts for k in range(parts + 1)]
-    return [items[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
@@ -122,7 +122,8 @@ def _step(kernel, size: int, full: tuple[bool, ...]):
 
     def step(buffer, leaves, offset, *xs):
         del buffer  # donated: XLA writes the result into its memory
-        chunk = [lax.dynamic_slice_in_dim(x, offset, size) if f else x for x, f in zip(xs, full)]
+        chunk = [lax.dynamic_slice_in_dim(x, offset, size) if f else x
+                 for x, f in zip(xs, full, strict=True)]
         return kernel.raw(leaves, *chunk)
 
     return jax.jit(step, donate_argnums=0, keep_unused=True)

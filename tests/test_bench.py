@@ -15,14 +15,8 @@ import sympy
 from conftest import mpmath_value
 
 from jaxcalc import fd
-from jaxcalc._bench import (
-    DEFAULT_EXPRESSIONS,
-    accuracy_sweep,
-    grid,
-    max_relative_error,
-    reference,
-    run_benchmark,
-)
+from jaxcalc._bench import DEFAULT_EXPRESSIONS, accuracy_sweep, run_benchmark
+from jaxcalc._bench_measure import grid, max_relative_error, reference
 from jaxcalc._bench_methods import METHODS, Case, available_methods, central_difference
 from jaxcalc._bench_report import BenchReport
 from jaxcalc._cli import main
@@ -192,6 +186,7 @@ def test_a_method_that_fails_is_skipped_at_every_size(monkeypatch):
     ({"sizes": (0,)}, InputError, r"`sizes` must be whole numbers"),
     ({"sizes": (1.5,)}, InputError, r"`sizes` must be whole numbers"),
     ({"sizes": ()}, InputError, r"`sizes` is empty"),
+    ({"sizes": "1e5"}, InputError, r"`sizes` must be whole numbers .* got '1e5'"),
     ({"sizes": (10**14,)}, ResourceError, r"GB are free; pass smaller sizes"),
     ({"dtype": "float16"}, InputError, r"`dtype` must be 'float32' or 'float64'"),
     ({"methods": ["numpy"]}, InputError, r"unknown method 'numpy'; choose from jaxcalc_ad"),
@@ -212,10 +207,12 @@ def test_a_method_that_is_not_installed_says_what_to_install():
         run_benchmark([F2], methods=["cupy_fd"])
 
 
-def test_sizes_accept_floats_and_are_sorted_once():
-    rep = run_benchmark([F2], sizes=(2e2, 1e2, 100), methods=["numpy_symbolic"],
-                        progress=True, **QUICK)
-    assert [r.n for r in rep.results] == [100, 200]
+def test_sizes_and_dtype_accept_numpy_types_and_sizes_are_sorted_once():
+    rep = run_benchmark([F2], sizes=(2e2, 1e2, np.int64(100)), methods=["numpy_symbolic"],
+                        dtype=np.float32, progress=True, **QUICK)
+    assert [r.n for r in rep.results] == [100, 200] and rep.dtype == "float32"
+    assert [r.n for r in run_benchmark([F2], sizes=np.int64(50), methods="numpy_fd").results] \
+        == [50]
 
 
 def test_plot_writes_a_png(report, tmp_path):

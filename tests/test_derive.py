@@ -20,7 +20,7 @@ X, Y = sympy.symbols("x y", real=True)
 
 def _both(f, wrt=None, n=1):
     """The AD and the symbolic n-th derivative of ``f``."""
-    return {"ad": jc.derivative(f, wrt, n), "symbolic": jc.derivative(f, wrt, n, method="symbolic")}
+    return {method: jc.derivative(f, wrt, n, method=method) for method in ("ad", "symbolic")}
 
 
 # -- orders 0..6 -------------------------------------------------------------------------------
@@ -65,6 +65,10 @@ def test_partial_derivatives_of_several_variables():
             expected = mpmath_value(f.expr, point, wrt=wrt, n=n)
             for d in _both(f, wrt, n).values():
                 assert relative_error(d(0.6, -1.1, dtype="float64"), expected) <= 1e-13
+
+
+def test_order_may_be_a_numpy_integer():
+    assert float(jc.derivative("x**3", n=np.int64(2))(1.0)) == 6.0
 
 
 def test_derivative_accepts_text_and_sympy():
@@ -124,8 +128,14 @@ def test_constant_derivative_keeps_the_grid_shape_and_a_float_dtype(n):
 
 def test_derivative_of_a_constant_function():
     f = jc.Function("7", variables="x")
-    assert jc.derivative(f)(np.ones(4)).tolist() == [0.0] * 4
     assert f.diff()(np.ones((2, 2))).shape == (2, 2)
+    for d in _both(f).values():
+        assert d(np.ones(4)).tolist() == [0.0] * 4
+    # Without variables, a constant is differentiated as a function of `wrt` (default x).
+    for d in [*_both("7").values(), jc.derivative(jc.Function("pi"), "t")]:
+        assert d(np.ones((2, 3))).shape == (2, 3) and not d(np.ones(3)).any()
+    assert jc.gradient("7")(np.ones(3)).shape == (3, 1)
+    assert jc.hessian("7")(1.0).tolist() == [[0.0]]
 
 
 # -- singular points and kinks ---------------------------------------------------------------------
@@ -173,8 +183,21 @@ def test_higher_orders_at_a_kink_agree(text):
 def test_pole_values():
     f = jc.Function("1/x")
     assert float(f(0.0)) == math.inf
-    assert math.isnan(float(jc.derivative(f)(0.0)))
-    assert float(jc.derivative("1/x")(-0.5)) == -4.0
+    for d in _both(f).values():
+        assert math.isnan(float(d(0.0))) and float(d(-0.5)) == -4.0
+
+
+def test_high_orders():
+    # Taylor mode where every function has a rule: order 20 of exp is cheap and exact.
+    value = jc.derivative("exp(2*x)", n=20, method="ad")(0.5, dtype="float64")
+    assert relative_error(value, 2.0**20 * math.e) <= 1e-13
+    # Without a Taylor rule (tan), nested jvp doubles per order: refused beyond 8, with the fix.
+    d = jc.derivative("tan(x)", n=9, method="ad")
+    with pytest.raises(jc.ResourceError, match="use method='symbolic' or an order <= 8"):
+        d(0.5)
+    exact = mpmath_value(sympy.tan(X), 0.5, n=9)
+    assert relative_error(jc.derivative("tan(x)", n=9, method="symbolic")(0.5, dtype="float64"),
+                          exact) <= 1e-13
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -183,7 +206,7 @@ def test_derivative_errors():
         jc.derivative("x*y")
     with pytest.raises(jc.InputError, match=r"`wrt` must be one of .* \('x',\), got 'z'"):
         jc.derivative("x**2", "z")
-    for bad in (-1, 1.5, True, "2", 33):
+    for bad in (-1, 1.5, True, "2", 33, 10**6):
         with pytest.raises(jc.InputError, match="order `n` must be an integer from 0 to 32"):
             jc.derivative("x**2", n=bad)
     with pytest.raises(jc.InputError, match="`method` must be one of"):

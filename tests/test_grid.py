@@ -13,7 +13,7 @@ import pytest
 from jax import monitoring
 
 import jaxcalc as jc
-from jaxcalc import _evaluate, _shard, _stream
+from jaxcalc import _evaluate, _fused, _output, _shard, _stream
 from jaxcalc._cli import main
 
 F64 = "float64"
@@ -118,7 +118,8 @@ def test_tangent_and_numpy_callables_run_on_the_host():
     xs = np.linspace(-1, 2, 300)
     np.testing.assert_allclose(jc.evaluate(t, jc.linspace(-1, 2, 300), dtype=F64,
                                            chunk_size=64), 4 * xs - 4, atol=1e-13)
-    got = _evaluate.run(np.hypot, jc.mesh(jc.linspace(0, 1, 20), jc.linspace(0, 2, 30)), dtype=F64)
+    grid = jc.mesh(jc.linspace(0, 1, 20), jc.linspace(0, 2, 30))
+    got = _evaluate.run(np.hypot, grid, dtype=F64)
     X, Y = np.meshgrid(np.linspace(0, 1, 20), np.linspace(0, 2, 30), indexing="ij")
     np.testing.assert_allclose(got.value, np.hypot(X, Y))
     assert got.device == "host" and got.points == 600
@@ -244,13 +245,13 @@ def test_failure_mid_run_leaves_no_file(tmp_path, monkeypatch, error, engine):
     fn = flaky
     if engine == "kernel":
         fn = jc.Function("2*x")
-        original = _evaluate._Device._per_block
+        original = _fused.DeviceEngine._per_block
 
         def failing(self, group):
             flaky(0)
             return original(self, group)
 
-        monkeypatch.setattr(_evaluate._Device, "_per_block", failing)
+        monkeypatch.setattr(_fused.DeviceEngine, "_per_block", failing)
     with pytest.raises(type(error)):
         jc.evaluate(fn, jc.linspace(0, 1, 1000), out=path, chunk_size=16)
     assert sorted(os.listdir(tmp_path)) == ["values.npy"]
@@ -308,13 +309,12 @@ def test_many_lengths_compile_a_logarithmic_number_of_times():
 
 
 def test_progress_bar_only_when_asked(capsys, monkeypatch):
-    monkeypatch.setattr(_evaluate._Progress, "__init__",
-                        lambda self, enabled, delay=0.0: (
-                            setattr(self, "enabled", enabled), setattr(self, "delay", 0.0),
-                            setattr(self, "began", 0.0), setattr(self, "bar", None))[0])
+    monkeypatch.setattr(_output, "PROGRESS_DELAY", 0.0)
     jc.evaluate("x", jc.linspace(0, 1, 1000), reduce="sum", chunk_size=64)
     assert capsys.readouterr().err == ""
     jc.evaluate("x", jc.linspace(0, 1, 1000), reduce="sum", chunk_size=64, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err != ""  # rich, on stderr (transient off a tty)
 
 
 # -- the large-input call path ------------------------------------------------------------------
@@ -409,3 +409,15 @@ def test_cli_rejects_two_variables(capsys):
     code, _, err = run_cli(capsys, "grid", "x*y", "--range", "0", "1", "--points", "5",
                            "--reduce", "max")
     assert code == 2 and "function of one variable" in err
+
+
+@pytest.mark.parametrize("name", [None, *REDUCES])
+def test_host_threads_do_not_change_results(monkeypatch, name, tmp_path):
+    d = jc.derivative("sin(x)/x")
+    grid = jc.linspace(0.5, 30, 100_001)
+    results = []
+    for threads in (1, 3):
+        monkeypatch.setattr(_stream, "workers", lambda threads=threads: threads)
+        out = None if name else tmp_path / f"t{threads}.npy"
+        results.append(jc.evaluate(d, grid, reduce=name, out=out, dtype=F64, chunk_size=1024))
+    np.testing.assert_array_equal(results[0], results[1])

@@ -298,7 +298,7 @@ CORPUS = [
     ("-(" * 150 + "x" + ")" * 150, TooLargeError, "brackets nested deeper than 100"),
     ("sin(" * 200 + "x" + ")" * 200, TooLargeError, "brackets nested deeper than 100"),
     ("-" * 150 + "x", TooLargeError, "nesting deeper than 100"),
-    ("-" * 5000 + "x", TooLargeError, "for Python's parser"),
+    ("-" * 5000 + "x", TooLargeError, "for Python's parser|parts; the limit is 5000"),
     ("x**" * 200 + "x", TooLargeError, "nesting deeper than 100"),
     ("+".join(["x"] * 4900), TooLargeError, "for Python's parser|parts; the limit is 5000"),
     ("+".join("(" + "+".join(["x"] * 40) + ")" for _ in range(120)), TooLargeError, "parts"),
@@ -335,7 +335,7 @@ CORPUS = [
     ("sin(x, y)", ExpressionSyntaxError, "`sin` takes 1 argument, got 2"),
     ("x^^2", ExpressionSyntaxError, "invalid syntax at column 3"),
     ("'abc", ExpressionSyntaxError, "unterminated string literal"),
-    ("#", ExpressionSyntaxError, "invalid syntax"),
+    ("x # the rest is ignored", UnsafeConstructError, "not allowed at column 3: comments"),
 ]  # fmt: skip
 
 
@@ -445,8 +445,10 @@ def test_printing_round_trips(text):
     except ParseError:
         reject()
     value = _value(expr)
-    if not cmath.isfinite(value) or abs(value.imag) > 1e-20 or expr.has(sympy.I, sympy.zoo):
+    if not cmath.isfinite(value) or abs(value.imag) > 1e-20:
         reject()  # SymPy prints complex and infinite values with names (`I`, `zoo`, ...)
+    if expr.has(sympy.I, sympy.zoo, sympy.oo, sympy.nan):
+        reject()  # ... and cannot even print some, such as -0**nan
     again = parse(str(expr))
     if again != expr:  # SymPy's evaluation is not idempotent: it builds Abs(-Abs(x)) as
         # Abs(Abs(x)), and atan2(x/2, 1 + pi) as atan(x/(2*(1 + pi))), which reads back as

@@ -50,7 +50,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def python(args, env_extra=None, timeout=300):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)
     env.update(env_extra or {})
     done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)

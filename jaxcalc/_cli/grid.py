@@ -57,7 +57,8 @@ def handle(args):
         raise InputError("pass either --reduce or -o, not both")
     if not args.reduce and not args.output and args.points > MAX_PRINTED:
         raise InputError(f"refusing to print {args.points:,} values: pass --reduce "
-                         f"{{{','.join(REDUCTIONS)}}} or -o FILE.npy (or --points <= {MAX_PRINTED})")
+                         f"{{{','.join(REDUCTIONS)}}} or -o FILE.npy "
+                         f"(or --points <= {MAX_PRINTED})")
     fn = f if args.order == 0 else derivative(f, n=args.order)
     grid = linspace(*args.range, args.points)
     result = run(fn, grid, reduce=args.reduce, out=args.output, dtype=common.DTYPE,
@@ -72,7 +73,8 @@ def handle(args):
         "device": result.device,
         "devices": result.devices,
     }
-    what = f"d^{args.order}/d{f.variables[0]}^{args.order} of {f.expr}" if args.order else str(f.expr)
+    x = f.variables[0]
+    what = f"d^{args.order}/d{x}^{args.order} of {f.expr}" if args.order else str(f.expr)
     timing = (f"{args.points:,} points in {result.seconds:.2f} s "
               f"({args.points / max(result.seconds, 1e-9) / 1e6:.1f} Mpts/s, "
               f"{result.devices} {result.device} device{'s' if result.devices > 1 else ''})")
@@ -92,4 +94,5 @@ def handle(args):
     values = common.floats(result.value)
     payload["values"] = values
     xs = grid.values()
-    return payload, "\n".join(f"{common.show(x)} {common.show(y)}" for x, y in zip(xs, values))
+    lines = (f"{common.show(x)} {common.show(y)}" for x, y in zip(xs, values, strict=True))
+    return payload, "\n".join(lines)
