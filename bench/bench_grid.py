@@ -8,8 +8,9 @@ times ``jc.derivative(f)(xs)`` (and its AD / symbolic paths) against NumPy evalu
 derivative (``lambdify(cse=True)``), numexpr evaluating it, and NumPy central differences
 (``jaxcalc.fd.difference``) on f1..f5, float64, points uniform on [0.5, 3] (seed 0), result in
 host memory. Every contestant runs once per round, rounds repeat (medians are reported), so all
-ratios come from one run on one machine state. Also: a streamed ``evaluate(..., reduce="max")``
-over 10^8 lazy points. Writes ``cpu-grid-<date>.json`` and ``.md`` into ``--out``.
+ratios come from one run on one machine state. First, in a fresh process, ``jaxcalc grid`` streams
+a max over 10^9 lazy points (time and the process's peak RSS). Writes ``cpu-grid-<date>.json``
+and ``.md`` into ``--out``.
 
 Accelerator (``--device-check``; ``--out`` defaults to ``$OUT``)::
 
@@ -96,10 +97,12 @@ def time_rounds(calls: dict, repeats: int, max_seconds: float) -> dict:
     for call in calls.values():  # warm-up: compilation, caches, page tables
         call()
     began = time.perf_counter()
+    names = list(calls)
     for round_ in range(repeats):
-        for name, call in calls.items():
+        # Rotate who goes first: a call right after a big allocation-heavy one pays for it.
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             t = time.perf_counter()
-            call()
+            calls[name]()
             times[name].append(time.perf_counter() - t)
         if round_ >= 2 and time.perf_counter() - began > max_seconds:
             break
@@ -129,15 +132,20 @@ def cpu_benchmark(points: int, repeats: int, max_seconds: float) -> dict:
 
 
 def streamed(points: int) -> dict:
-    d = jc.derivative(DEFAULT_EXPRESSIONS["f2"])
-    grid = jc.linspace(*INTERVAL, points)
-    jc.evaluate(d, jc.linspace(*INTERVAL, 10**5), reduce="max", dtype="float64")
-    t = time.perf_counter()
-    value = jc.evaluate(d, grid, reduce="max", dtype="float64")
-    seconds = time.perf_counter() - t
-    return {"points": points, "reduce": "max", "value": float(value), "seconds": seconds,
-            "points_per_second": points / seconds,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    """``jaxcalc grid f2 --order 1 --reduce max`` over ``points``, in a fresh process (first, so
+    its peak RSS is that of the command alone)."""
+    import subprocess
+
+    argv = [sys.executable, "-m", "jaxcalc", "grid", DEFAULT_EXPRESSIONS["f2"], "--range",
+            *map(str, INTERVAL), "--points", str(points), "--order", "1", "--reduce", "max",
+            "--json"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    result = json.loads(done.stdout)
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(f"jaxcalc grid ... --points {points:.0e} --reduce max: {result['seconds']:.2f} s, "
+          f"peak RSS {result['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
+    return result
 
 
 TARGETS = {"vs_best_symbolic": {k: 1.0 for k in DEFAULT_EXPRESSIONS},
@@ -165,9 +173,10 @@ def cpu_markdown(result: dict) -> str:
             f"{'ok' if ok2 else 'MISS'} (>= {TARGETS['vs_np_fd'][key]}) |")
     st = result.get("streamed")
     if st:
-        lines += ["", f"Streamed `evaluate(f2', linspace(0.5, 3, {st['points']:,}), reduce='max')`:"
-                  f" {st['seconds']:.2f} s, {st['points_per_second'] / 1e6:.0f} Mpts/s, peak RSS "
-                  f"{st['peak_rss_bytes'] / 2**20:.0f} MiB."]
+        lines += ["", f"`jaxcalc grid \"{st['expression']}\" --range 0.5 3 --points "
+                  f"{st['points']:.0e} --order 1 --reduce max`: {st['seconds']:.2f} s, "
+                  f"{st['points_per_second'] / 1e6:.0f} Mpts/s, value {st['value']}, peak RSS "
+                  f"{st['peak_rss_bytes'] / 2**20:.0f} MiB (the command's process)."]
     return "\n".join(lines) + "\n"
 
 
@@ -252,7 +261,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--max-seconds", type=float, default=20.0,
                         help="stop adding rounds for a function after this long (>= 3 rounds)")
-    parser.add_argument("--streamed-points", type=float, default=1e8)
+    parser.add_argument("--streamed-points", type=float, default=1e9,
+                        help="points for the streamed `jaxcalc grid` run (0: skip)")
     args = parser.parse_args(argv)
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     result = {"date": date, "versions": versions()}
@@ -264,10 +274,10 @@ def main(argv=None) -> int:
         stem, text = f"grid-device-{kind}-{date}", device_markdown(result)
     else:
         out = Path(args.out or Path(__file__).parent / "results")
-        result.update(points=int(args.points), dtype="float64",
-                      functions=cpu_benchmark(int(args.points), args.repeats, args.max_seconds))
         if args.streamed_points:
             result["streamed"] = streamed(int(args.streamed_points))
+        result.update(points=int(args.points), dtype="float64",
+                      functions=cpu_benchmark(int(args.points), args.repeats, args.max_seconds))
         stem, text = f"cpu-grid-{date}", cpu_markdown(result)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1))

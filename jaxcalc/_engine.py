@@ -79,7 +79,7 @@ class HostEngine(Engine):
             shape = [1] * (len(axes) - split)
             if k >= split:
                 shape[k - split] = hi_k - lo_k
-            values = _grid._axis_values(axis, lo_k, hi_k).astype(self.dtype)
+            values = _grid.axis_values(axis, lo_k, hi_k).astype(self.dtype)
             coords.append(values.reshape(shape) if k >= split else values[0])
             if self.reduce is not None and self.reduce.name == "integral":
                 w = _grid.axis_weights(axis, lo_k, hi_k)

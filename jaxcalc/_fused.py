@@ -97,13 +97,13 @@ class DeviceEngine(Engine):
 
     def _constants(self):
         """Replicated arrays: whole trailing axes (and weights), the lazy axis' step/stop."""
-        consts = {"axes": [], "weights": [], "step": 0.0, "stop": 0.0, "size": 0}
+        consts = {"axes": [], "weights": [], "step": 0.0, "stop": 0.0}
         if self.flat:
             return consts
         split = self.layout.split
         for k, axis in enumerate(self.grid.axes):
             if k > split:
-                consts["axes"].append(np.asarray(_grid._axis_values(axis, 0, len(axis)),
+                consts["axes"].append(np.asarray(_grid.axis_values(axis, 0, len(axis)),
                                                  self.dtype))
                 consts["weights"].append(np.asarray(_grid.axis_weights(axis, 0, len(axis)),
                                                     self.dtype))
@@ -132,7 +132,7 @@ class DeviceEngine(Engine):
                     out["weights"].append(_pad(self._flat_weights(lo, hi), rows))
                 continue
             axes = self.grid.axes
-            coords = [_grid._axis_values(axes[k], i, i + 1)[0] for k, i in enumerate(real.outer)]
+            coords = [_grid.axis_values(axes[k], i, i + 1)[0] for k, i in enumerate(real.outer)]
             weight = math.prod(float(_grid.axis_weights(axes[k], i, i + 1)[0])
                                for k, i in enumerate(real.outer)) if integral else 1.0
             out["outer"].append(coords + [0.0] * (len(axes) - split))

@@ -141,7 +141,7 @@ class Mesh:
     def point(self, index: int) -> tuple[float, ...]:
         """The coordinates of the point at flat (C-order) ``index``, e.g. an argmax."""
         where = np.unravel_index(index, self.shape)
-        return tuple(float(_axis_values(a, int(i), int(i) + 1)[0])
+        return tuple(float(axis_values(a, int(i), int(i) + 1)[0])
                      for a, i in zip(self.axes, where, strict=True))
 
 
@@ -158,7 +158,8 @@ def mesh(*axes) -> Mesh:
     return Mesh(tuple(_as_axis(a, i) for i, a in enumerate(axes)))
 
 
-def _axis_values(axis: Axis | np.ndarray, lo: int, hi: int) -> np.ndarray:
+def axis_values(axis: Axis | np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Points lo..hi-1 of a lazy or plain axis, as float64."""
     return axis.values(lo, hi) if isinstance(axis, Axis) else axis[lo:hi]
 
 
@@ -167,7 +168,7 @@ def axis_weights(axis: Axis | np.ndarray, lo: int, hi: int) -> np.ndarray:
     at the ends (0 for a one-point axis); the weighted sum of f integrates f over the axis."""
     size = len(axis)
     first, stop = max(lo - 1, 0), min(hi + 1, size)
-    x = _axis_values(axis, first, stop)
+    x = axis_values(axis, first, stop)
     i = np.arange(lo, min(hi, size))
     return (x[np.minimum(i + 1, size - 1) - first] - x[np.maximum(i - 1, 0) - first]) / 2
 

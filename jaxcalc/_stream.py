@@ -36,6 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import _shard
+
 #: Bytes of output per chunk: small enough to stay in the L2 cache, large enough that the
 #: ~10–50 µs of dispatch per chunk is amortised (measured in bench/bench_grid.py).
 CHUNK_BYTES = 1 << 20
@@ -190,6 +192,9 @@ def call(kernel, leaves: Sequence[object], xs: Sequence[object], dtype: np.dtype
     head = -first.ctypes.data % _ALIGN // first.itemsize  # points before the first aligned one
     if n - head < size:
         return None
+    nbytes = n * int(np.prod(extra, dtype=np.int64)) * np.dtype(dtype).itemsize
+    _shard.require_host(nbytes, f"the result ({n:,} points of {np.dtype(dtype).name})",
+                        "use jc.evaluate(f, xs, reduce=...) or out='file.npy' to stream it")
     inputs = [as_device(_align(a, head)[head:]) if a.ndim == 1 else jnp.asarray(a) for a in flat]
     out = aligned_empty((n, *extra), dtype)
     if head:

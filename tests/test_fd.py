@@ -1,7 +1,6 @@
 """Tests of jaxcalc.fd: exact weights, convergence orders, default-step accuracy, scipy parity."""
 
 import ast
-import doctest
 import inspect
 import math
 from fractions import Fraction
@@ -173,10 +172,6 @@ def test_misc_derivative_default_dx_trap():
 def test_error_messages(call, match):
     with pytest.raises(InputError, match=match):
         call()
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(fd).failed == 0
 
 
 def test_imports_only_numpy_and_errors():

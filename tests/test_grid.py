@@ -346,6 +346,13 @@ def test_large_calls_with_several_inputs_dtypes_and_extra_dims():
     np.testing.assert_array_equal(np.asarray(ints), np.arange(N_LARGE) + 1.0)
 
 
+def test_large_call_that_cannot_fit_raises_up_front(monkeypatch):
+    monkeypatch.setattr(_shard, "host_available", lambda: 1_000_000)
+    with pytest.raises(jc.ResourceError, match=r"the result \(274,489 points of float64\) "
+                                              r"\(host memory\) needs 2.1 MiB"):
+        jc.Function("2*x")(np.ones(N_LARGE), dtype=F64)
+
+
 def test_large_call_result_outlives_its_input():
     xs = np.linspace(0, 1, N_LARGE)
     got = jc.Function("2*x")(xs, dtype=F64)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cmath
 import dataclasses
-import doctest
 import math
 import re
 import sys
@@ -200,10 +199,6 @@ def test_limits():
     with pytest.raises(TooLargeError, match="too much work"):
         parse("x + 1", limits=ParseLimits(max_seconds=-1.0))
     assert parse("x**6", limits=ParseLimits(max_exponent=6)) == x**6
-
-
-def test_docstring_examples():
-    assert doctest.testmod(parse_module).failed == 0
 
 
 # ---------------------------------------------------------------------------------------------

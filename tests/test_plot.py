@@ -3,7 +3,6 @@ legends, gaps at poles, contour + gradient arrows, the accuracy chart; files and
 
 from __future__ import annotations
 
-import doctest
 import json
 import math
 import os
@@ -38,10 +37,6 @@ def assert_no_segment_crosses(xy: np.ndarray, poles) -> None:
     for pole in poles:
         across = drawn & (np.minimum(x[:-1], x[1:]) <= pole) & (np.maximum(x[:-1], x[1:]) >= pole)
         assert not across.any(), f"a segment joins across the pole at {pole}"
-
-
-def test_module_doctests():
-    assert doctest.testmod(_plot, raise_on_error=False).failed == 0
 
 
 def test_function_and_derivatives_are_drawn_with_their_values():
