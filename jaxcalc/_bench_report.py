@@ -27,12 +27,11 @@ import json
 import math
 import os
 import platform
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from ._bench_methods import METHODS
-from ._errors import InputError
+from ._files import atomic_write
 
 _PACKAGES = ("jaxcalc", "jax", "jaxlib", "numpy", "sympy", "mpmath", "numexpr", "scipy", "cupy",
              "matplotlib")
@@ -122,27 +121,11 @@ def _short(text: str, width: int = _TEXT_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def writable(path) -> Path:
-    """``path`` as a Path whose folder exists (checked before minutes of work)."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError(f"`{path}`: the folder {str(path.parent)!r} does not exist; create it")
-    return path
-
-
 def write_text(path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename)."""
-    path = writable(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    """Write ``text`` to ``path`` atomically (see ``_files``)."""
+    with atomic_write(path, "w") as out:
+        out.write(text)
+    return Path(path)
 
 
 @dataclasses.dataclass

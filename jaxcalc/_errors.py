@@ -47,7 +47,7 @@ class EmptyExpressionError(ParseError):
 
 
 class UnsafeConstructError(ParseError):
-    """Valid Python that is not an expression jaxcalc evaluates (attributes, lambdas, strings...)."""
+    """Valid Python that jaxcalc does not evaluate (attributes, lambdas, strings...)."""
 
 
 class UnsupportedFunctionError(JaxcalcError, ValueError):

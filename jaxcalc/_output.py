@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from . import _shard, _stream
 from ._errors import InputError, ResourceError
+from ._files import publish, temporary_beside
 from ._grid import Block
 
 
@@ -53,9 +53,7 @@ class FileOut:
 
     def __init__(self, path: str, shape, extra, dtype):
         self.path = path
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, self.temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                         suffix=".tmp")
+        fd, self.temp = temporary_beside(path)
         self.file = os.fdopen(fd, "wb")
         try:
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
@@ -84,7 +82,7 @@ class FileOut:
 
     def close(self):
         self.file.close()
-        os.replace(self.temp, self.path)
+        publish(self.temp, self.path)
         return np.load(self.path, mmap_mode="r")
 
     def abort(self):

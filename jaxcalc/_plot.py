@@ -13,8 +13,6 @@ away from its poles, so a pole does not flatten the rest of the plot.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import sympy
 from . import fd
 from ._derive import _as_function, derivative, gradient
 from ._errors import InputError
+from ._files import atomic_write, writable
 from ._function import Function, symbol
 from ._tangent import tangent
 
@@ -377,25 +376,12 @@ def output_path(path) -> Path:
         raise InputError(
             f"`{path}`: the file name must end in .png, .svg or .pdf (the format follows it)"
         )
-    if not path.parent.is_dir():
-        raise InputError(f"`{path}`: the folder {str(path.parent)!r} does not exist; create it")
-    return path
+    return writable(path)
 
 
 def save(figure, path) -> Path:
     """Write ``figure`` to ``path`` atomically; the format (PNG, SVG, PDF) is its extension."""
     path = output_path(path)
-    try:
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                       suffix=path.suffix)
-    except OSError as e:
-        raise InputError(f"`{path}`: cannot write there ({e.strerror})") from e
-    try:
-        with os.fdopen(handle, "wb") as out:
-            figure.savefig(out, format=_FORMATS[path.suffix.lower()], dpi=120)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path) as out:
+        figure.savefig(out, format=_FORMATS[path.suffix.lower()], dpi=120)
     return path

@@ -12,7 +12,7 @@ import sys
 
 from .._bench import DEFAULT_EXPRESSIONS, run_benchmark
 from .._bench_methods import METHODS
-from .._bench_report import writable
+from .._files import writable
 from . import common
 
 
