@@ -360,6 +360,43 @@ def test_large_call_result_outlives_its_input():
     np.testing.assert_array_equal(np.asarray(got)[[0, -1]], [0.0, 2.0])
 
 
+def test_large_results_are_never_overwritten_while_referenced():
+    xs = np.linspace(0.5, 3, N_LARGE)
+    d = jc.derivative("3*x**2 + 1", method="ad")
+    first = d(xs, dtype=F64)
+    view = np.asarray(first)  # a NumPy view alive, its jax.Array dropped
+    snapshot = view.copy()
+    del first
+    live = [d(xs * k, dtype=F64) for k in (2.0, 3.0, 4.0)]
+    np.testing.assert_array_equal(view, snapshot)
+    pointers = {a.unsafe_buffer_pointer() for a in live}
+    assert len(pointers) == 3  # three live results, three buffers
+    for k, got in zip((2.0, 3.0, 4.0), live):
+        np.testing.assert_array_equal(np.asarray(got), 6 * (xs * k))
+
+
+def test_dropped_large_results_are_reused():
+    xs = np.linspace(0.5, 3, N_LARGE)
+    f = jc.Function("2*x")
+    pointers = set()
+    for _ in range(6):  # the loop `ys = f(xs)` alternates between a few buffers
+        ys = f(xs, dtype=F64)
+        pointers.add(ys.unsafe_buffer_pointer())
+    np.testing.assert_array_equal(np.asarray(ys), 2 * xs)
+    assert len(pointers) <= 3
+
+
+def test_misaligned_large_input_is_read_in_place():
+    raw = np.empty(N_LARGE + 8, np.float64)
+    start = next(i for i in range(8) if (raw[i:].ctypes.data % 64) == 16)
+    xs = raw[start : start + N_LARGE]
+    xs[:] = np.linspace(0.5, 3, N_LARGE)
+    view, before = _stream._aligned_view(xs)
+    assert before == 2 and view.ctypes.data % 64 == 0  # 16 bytes early, on the boundary
+    assert view.ctypes.data == xs.ctypes.data - 16  # the same memory: not a copy
+    np.testing.assert_array_equal(np.asarray(jc.Function("x + 1")(xs, dtype=F64)), xs + 1)
+
+
 # -- CLI ----------------------------------------------------------------------------------------
 
 def run_cli(capsys, *argv):
