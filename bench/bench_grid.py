@@ -28,7 +28,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -43,31 +42,9 @@ import sympy
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import jaxcalc as jc  # noqa: E402
 from jaxcalc._bench import DEFAULT_EXPRESSIONS  # noqa: E402
+from jaxcalc._bench_report import machine_info, versions  # noqa: E402
 
 INTERVAL = (0.5, 3.0)
-
-
-def versions() -> dict:
-    try:
-        import numexpr
-    except ImportError:  # not needed by the device check
-        numexpr = None
-    return {"python": platform.python_version(), "jax": jax.__version__,
-            "numpy": np.__version__, "sympy": sympy.__version__,
-            "numexpr": getattr(numexpr, "__version__", None),
-            "machine": platform.machine(), "processor": _cpu_name(), "cores": os.cpu_count(),
-            "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend()}
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def contestants(text: str, xs: np.ndarray) -> dict:
@@ -156,7 +133,7 @@ def cpu_markdown(result: dict) -> str:
     lines = [f"# CPU grid benchmark {result['date']}", "",
              f"{result['points']:,} points, float64, uniform on [0.5, 3]; medians over "
              f"interleaved rounds; result in host memory. Machine: "
-             f"{result['versions']['processor']}, {result['versions']['cores']} cores; "
+             f"{result['machine']['cpu']}, {result['machine']['cpu_count']} cores; "
              f"jax {result['versions']['jax']}.", "",
              "| f | jaxcalc ms | auto | AD ms | symbolic ms | np_sym_cse ms | numexpr ms "
              "| np_fd ms | jaxcalc / best(np_sym_cse, numexpr) | jaxcalc / np_fd |",
@@ -238,7 +215,7 @@ def device_check(quick: bool) -> dict:
 
 
 def device_markdown(result: dict) -> str:
-    lines = [f"# Grid device check {result['date']} on {result['versions']['device']}", "",
+    lines = [f"# Grid device check {result['date']} on {result['machine']['device']}", "",
              "| f | method | dtype | points | ms | GB/s | % of copy |",
              "|---|---|---|---|---|---|---|"]
     for c in result["check"]["copy_and_derivatives"]:
@@ -265,12 +242,12 @@ def main(argv=None) -> int:
                         help="points for the streamed `jaxcalc grid` run (0: skip)")
     args = parser.parse_args(argv)
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    result = {"date": date, "versions": versions()}
+    result = {"date": date, "machine": machine_info(), "versions": versions()}
     if args.device_check:
         out = Path(args.out or os.environ.get("OUT") or "bench/results")
         quick = jax.default_backend() == "cpu"
         result["check"] = device_check(quick)
-        kind = "cpu-dry-run" if quick else result["versions"]["device"].replace(" ", "-")
+        kind = "cpu-dry-run" if quick else result["machine"]["device"].replace(" ", "-")
         stem, text = f"grid-device-{kind}-{date}", device_markdown(result)
     else:
         out = Path(args.out or Path(__file__).parent / "results")
