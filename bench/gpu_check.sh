@@ -16,6 +16,9 @@ cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-bench/results/gpu-check}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# Several JAX processes share the GPU here (tests start subprocesses, steps follow each other):
+# JAX's default grab of 75% of device memory per process would starve the next one.
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
 
 step() {  # step NAME SECONDS COMMAND...: run with a timeout, log the exit status and duration
     local name=$1 limit=$2 start=$SECONDS rc
@@ -67,14 +70,14 @@ else
 fi
 tests=${JAXCALC_GPU_CHECK_TESTS:-$(select_tests)}
 # shellcheck disable=SC2086  # word splitting of the lists is intended
-step tests 120 python3 -m pytest -q -m "not slow" --maxfail=10 -p no:cacheprovider $tests
+step tests 200 python3 -m pytest -q -rf -m "not slow" --maxfail=10 -p no:cacheprovider $tests
 # shellcheck disable=SC2086
 bench bench-float32 110 --dtype float32 --sizes $sizes --plot "$OUT/bench-float32.png"
 # shellcheck disable=SC2086
 bench bench-float64 110 --dtype float64 --sizes $sizes
 if [ "$quick" = 0 ]; then
-    bench bench-1e9-float32 60 --dtype float32 --sizes 1e9 --methods jaxcalc_ad jaxcalc_symbolic \
-        "3*x**2 + 1" "x**3 - 1/x"
+    bench bench-1e9-float32 60 "3*x**2 + 1" "x**3 - 1/x" --dtype float32 --sizes 1e9 \
+        --methods jaxcalc_ad jaxcalc_symbolic
 fi
 if [ -f bench/bench_grid.py ]; then
     OUT="$OUT" step grid 90 python3 bench/bench_grid.py --device-check

@@ -346,6 +346,7 @@ def test_large_calls_with_several_inputs_dtypes_and_extra_dims():
     np.testing.assert_array_equal(np.asarray(ints), np.arange(N_LARGE) + 1.0)
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the host-memory path is CPU-only")
 def test_large_call_that_cannot_fit_raises_up_front(monkeypatch):
     monkeypatch.setattr(_shard, "host_available", lambda: 1_000_000)
     with pytest.raises(jc.ResourceError, match=r"the result \(274,489 points of float64\) "

@@ -51,7 +51,8 @@ SCRIPT = textwrap.dedent("""
 
 def python(args, env_extra=None, timeout=300):
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, PYTHONPATH=path)
+    # These tests are about host devices: on a GPU machine the GPU would be JAX's default.
+    env = dict(os.environ, PYTHONPATH=path, JAX_PLATFORMS="cpu")
     env.update(env_extra or {})
     done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)
