@@ -268,18 +268,3 @@ class _Cells:
                       n / seconds * 2 * self.dtype.itemsize / (self.roof_gbps * 1e9),
                       host.dtype.name)
 
-
-def accuracy_sweep(expression, x0: float = 1.0, *, steps=None) -> dict:
-    """Relative error of f'(x0) against the finite-difference step h, next to AD's (float64).
-
-    The data of the accuracy chart; one implementation, :func:`jaxcalc._plot.accuracy`:
-    keys ``steps``, ``forward``, ``central`` (arrays over ``steps``), ``ad``,
-    ``misc_derivative`` (floats) and ``exact`` (f'(x0)).
-
-    >>> sweep = accuracy_sweep("x**3 - 1/x", 1.3)
-    >>> bool(sweep["ad"] < 1e-15 < 1e-10 < sweep["forward"].min())
-    True
-    """
-    from ._plot import accuracy
-
-    return accuracy(expression, x0, steps)

@@ -57,10 +57,6 @@ class HostEngine(Engine):
     def __init__(self, fn: Callable, grid, dtype, chunk_size: int, reduce):
         super().__init__(grid, dtype, chunk_size, reduce)
         self.fn = fn
-        if isinstance(grid, _grid.Points):
-            self.arity = len(grid.arrays)
-        else:
-            self.arity = len(grid.axes)
 
     def _inputs(self, block: _grid.Block):
         lo, hi = block.offset, block.offset + block.valid

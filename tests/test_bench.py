@@ -15,7 +15,7 @@ import sympy
 from conftest import mpmath_value
 
 from jaxcalc import fd
-from jaxcalc._bench import DEFAULT_EXPRESSIONS, accuracy_sweep, run_benchmark
+from jaxcalc._bench import DEFAULT_EXPRESSIONS, run_benchmark
 from jaxcalc._bench_measure import grid, max_relative_error, reference
 from jaxcalc._bench_methods import METHODS, Case, available_methods, central_difference
 from jaxcalc._bench_report import BenchReport
@@ -226,15 +226,6 @@ def test_write_json_round_trips(report, tmp_path):
     assert json.loads(path.read_text()) == json.loads(json.dumps(report.to_json()))
     with pytest.raises(InputError, match="does not exist; create it"):
         report.write_json(tmp_path / "missing" / "bench.json")
-
-
-def test_accuracy_sweep_is_a_v_above_ad():
-    sweep = accuracy_sweep(F2, 1.3)
-    central, forward = sweep["central"], sweep["forward"]
-    assert sweep["ad"] < 1e-15
-    assert 1e-13 < np.min(central) < np.min(forward) < 1e-6
-    best = np.argmin(forward)  # truncation on the right of the minimum, rounding on the left
-    assert forward[-1] > 1e3 * forward[best] and forward[0] > 1e3 * forward[best]
 
 
 def test_cli_writes_json_and_prints_the_table(tmp_path, capsys):

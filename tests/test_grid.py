@@ -372,7 +372,7 @@ def test_large_results_are_never_overwritten_while_referenced():
     np.testing.assert_array_equal(view, snapshot)
     pointers = {a.unsafe_buffer_pointer() for a in live}
     assert len(pointers) == 3  # three live results, three buffers
-    for k, got in zip((2.0, 3.0, 4.0), live):
+    for k, got in zip((2.0, 3.0, 4.0), live, strict=True):
         np.testing.assert_array_equal(np.asarray(got), 6 * (xs * k))
 
 
