@@ -9,7 +9,7 @@ import sympy
 
 from ._derive import _as_function, derivative
 from ._errors import InputError
-from ._function import Function, symbol
+from ._function import Function, symbol, symbolic_derivative
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _exact_line(f: Function, at: float, value: float, slope: float) -> sympy.Exp
     point = sympy.nsimplify(at, rational=True)
     try:
         exact_value = f.expr.xreplace(floats).subs(x, point)
-        exact_slope = sympy.diff(f.expr, x).xreplace(floats).subs(x, point)
+        exact_slope = symbolic_derivative(f.expr, x, 1).xreplace(floats).subs(x, point)
         if exact_value.is_finite and exact_slope.is_finite and exact_value.is_real \
                 and exact_slope.is_real:
             return sympy.expand(exact_slope * (x - point) + exact_value)

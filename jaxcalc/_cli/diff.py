@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._derive import _as_function
 from .._errors import InputError
 from .._function import pick_variable
 from . import common
@@ -44,11 +45,8 @@ def handle(args):
         raise InputError(
             f"`{args.expression}` has variables {', '.join(f.variables)}: choose one with --wrt"
         )
-    wrt = pick_variable(f.variables, args.wrt) if f.variables else args.wrt or "x"
-    if not f.variables:  # a constant: d/dx of it is 0
-        from .._function import Function
-
-        f = Function(f.expr, variables=(wrt,))
+    f = _as_function(f, args.wrt)  # a constant is a function of --wrt (default x)
+    wrt = pick_variable(f.variables, args.wrt)
     exact = f.diff(wrt, args.order)
     payload = {
         "expression": args.expression,
