@@ -41,8 +41,8 @@ import sympy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import jaxcalc as jc  # noqa: E402
-from jaxcalc._bench import DEFAULT_EXPRESSIONS  # noqa: E402
-from jaxcalc._bench_report import machine_info, versions  # noqa: E402
+from jaxcalc._tools.bench import DEFAULT_EXPRESSIONS  # noqa: E402
+from jaxcalc._tools.bench_report import machine_info, versions  # noqa: E402
 
 INTERVAL = (0.5, 3.0)
 

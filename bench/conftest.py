@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jaxcalc._bench_report import machine_info, versions
+from jaxcalc._tools.bench_report import machine_info, versions
 
 
 def pytest_report_header(config):

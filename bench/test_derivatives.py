@@ -1,6 +1,6 @@
 """f' of the five grid-issue functions by every installed method, timed by pytest-benchmark.
 
-The same contestants, inputs and error measure as ``jaxcalc bench`` (``jaxcalc._bench``);
+The same contestants, inputs and error measure as ``jaxcalc bench`` (``jaxcalc._tools.bench``);
 pytest-benchmark does the timing and keeps history (``--benchmark-autosave``,
 ``--benchmark-compare``). Each benchmark records in ``extra_info`` its points per second,
 the warm-up (compile) seconds and the max relative error against the 50-digit reference.
@@ -17,9 +17,9 @@ import time
 import numpy as np
 import pytest
 
-from jaxcalc._bench import DEFAULT_EXPRESSIONS
-from jaxcalc._bench_measure import grid, max_relative_error, reference
-from jaxcalc._bench_methods import METHODS, Backend, Case, available_methods
+from jaxcalc._tools.bench import DEFAULT_EXPRESSIONS
+from jaxcalc._tools.bench_measure import grid, max_relative_error, reference
+from jaxcalc._tools.bench_methods import METHODS, Backend, Case, available_methods
 
 SIZES = tuple(int(float(s)) for s in os.environ.get("JAXCALC_BENCH_SIZES", "1e4 1e5").split())
 DTYPE = np.dtype(os.environ.get("JAXCALC_BENCH_DTYPE", "float64"))

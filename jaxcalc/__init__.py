@@ -13,36 +13,37 @@ Example:
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import fd as fd
-from ._derive import derivative as derivative
-from ._derive import gradient as gradient
-from ._derive import hessian as hessian
-from ._errors import EmptyExpressionError as EmptyExpressionError
-from ._errors import ExpressionSyntaxError as ExpressionSyntaxError
-from ._errors import InputError as InputError
-from ._errors import JaxcalcError as JaxcalcError
-from ._errors import NonAsciiError as NonAsciiError
-from ._errors import ParseError as ParseError
-from ._errors import ResourceError as ResourceError
-from ._errors import TooLargeError as TooLargeError
-from ._errors import UnknownFunctionError as UnknownFunctionError
-from ._errors import UnknownNameError as UnknownNameError
-from ._errors import UnsafeConstructError as UnsafeConstructError
-from ._errors import UnsupportedFunctionError as UnsupportedFunctionError
-from ._evaluate import evaluate as evaluate
-from ._function import Function as Function
-from ._grid import Axis as Axis
-from ._grid import Mesh as Mesh
-from ._grid import arange as arange
-from ._grid import linspace as linspace
-from ._grid import mesh as mesh
-from ._parse import ParseLimits as ParseLimits
-from ._parse import parse as parse
-from ._plot import plot_accuracy as plot_accuracy
-from ._plot import plot_contour as plot_contour
-from ._plot import plot_function as plot_function
-from ._tangent import Tangent as Tangent
-from ._tangent import tangent as tangent
+from ._core.derive import derivative as derivative
+from ._core.derive import gradient as gradient
+from ._core.derive import hessian as hessian
+from ._core.errors import EmptyExpressionError as EmptyExpressionError
+from ._core.errors import ExpressionSyntaxError as ExpressionSyntaxError
+from ._core.errors import InputError as InputError
+from ._core.errors import JaxcalcError as JaxcalcError
+from ._core.errors import NonAsciiError as NonAsciiError
+from ._core.errors import ParseError as ParseError
+from ._core.errors import ResourceError as ResourceError
+from ._core.errors import TooLargeError as TooLargeError
+from ._core.errors import UnknownFunctionError as UnknownFunctionError
+from ._core.errors import UnknownNameError as UnknownNameError
+from ._core.errors import UnsafeConstructError as UnsafeConstructError
+from ._core.errors import UnsupportedFunctionError as UnsupportedFunctionError
+from ._core.function import Function as Function
+from ._core.parse import ParseLimits as ParseLimits
+from ._core.parse import parse as parse
+from ._core.registry import functions as functions
+from ._core.tangent import Tangent as Tangent
+from ._core.tangent import tangent as tangent
+from ._grid.evaluate import evaluate as evaluate
+from ._grid.grids import Axis as Axis
+from ._grid.grids import Mesh as Mesh
+from ._grid.grids import arange as arange
+from ._grid.grids import linspace as linspace
+from ._grid.grids import mesh as mesh
+from ._tools import fd as fd
+from ._tools.plot import plot_accuracy as plot_accuracy
+from ._tools.plot import plot_contour as plot_contour
+from ._tools.plot import plot_function as plot_function
 
 try:
     __version__ = version("jaxcalc")
@@ -71,6 +72,7 @@ __all__ = [
     "derivative",
     "evaluate",
     "fd",
+    "functions",
     "gradient",
     "hessian",
     "linspace",

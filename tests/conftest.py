@@ -69,7 +69,7 @@ def mpmath_value(expr: sympy.Expr, point, wrt: str | None = None, n: int = 0) ->
     if n:
         wrt = wrt or next(iter(symbols))
         expr = sympy.diff(expr, symbols.get(wrt, sympy.Symbol(wrt, real=True)), n)
-        expr = expr.replace(sympy.DiracDelta, lambda *_: sympy.Integer(0))  # see jaxcalc._lower
+        expr = expr.replace(sympy.DiracDelta, lambda *_: sympy.Integer(0))  # see _core.lower
     assert not expr.has(sympy.Derivative), f"no closed-form derivative to compare with: {expr}"
     digits = REFERENCE_DIGITS + 10
     subs = {s: sympy.Float(float(point[name]), digits) for name, s in symbols.items()}

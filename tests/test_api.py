@@ -30,6 +30,7 @@ PUBLIC = [
     "derivative",
     "evaluate",
     "fd",
+    "functions",
     "gradient",
     "hessian",
     "linspace",

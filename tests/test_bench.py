@@ -15,12 +15,12 @@ import sympy
 from conftest import mpmath_value
 
 from jaxcalc import fd
-from jaxcalc._bench import DEFAULT_EXPRESSIONS, run_benchmark
-from jaxcalc._bench_measure import grid, max_relative_error, reference
-from jaxcalc._bench_methods import METHODS, Case, available_methods, central_difference
-from jaxcalc._bench_report import BenchReport
 from jaxcalc._cli import main
-from jaxcalc._errors import InputError, ResourceError
+from jaxcalc._core.errors import InputError, ResourceError
+from jaxcalc._tools.bench import DEFAULT_EXPRESSIONS, run_benchmark
+from jaxcalc._tools.bench_measure import grid, max_relative_error, reference
+from jaxcalc._tools.bench_methods import METHODS, Case, available_methods, central_difference
+from jaxcalc._tools.bench_report import BenchReport
 
 F2 = DEFAULT_EXPRESSIONS["f2"]
 QUICK = {"repeat_seconds": 0.005}

@@ -61,9 +61,9 @@ def test_demo_runs_the_benchmark_and_prints_its_table(tmp_path, monkeypatch, cap
         calls.append((expressions, sizes, dtype, methods, progress, time_budget))
         return Report()
 
-    fake = types.ModuleType("jaxcalc._bench")
+    fake = types.ModuleType("jaxcalc._tools.bench")
     fake.run_benchmark = run_benchmark
-    monkeypatch.setitem(sys.modules, "jaxcalc._bench", fake)
+    monkeypatch.setitem(sys.modules, "jaxcalc._tools.bench", fake)
     assert main(["demo", "--outdir", str(tmp_path), "--bench-seconds", "7"]) == 0
     assert calls == [(["3*x**2 + 1", "x**3 - 1/x"], (10**4, 10**5), "float64", None, False, 7.0)]
     text = capsys.readouterr().out

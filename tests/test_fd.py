@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jaxcalc import fd
-from jaxcalc._errors import InputError
+from jaxcalc._core.errors import InputError
 
 # f, f', f'' (exact), and a point well inside their smooth region.
 FUNCS = {
@@ -180,4 +180,4 @@ def test_imports_only_numpy_and_errors():
     modules = {a.name for node in nodes if isinstance(node, ast.Import) for a in node.names}
     modules |= {"." * node.level + (node.module or "") for node in nodes
                 if isinstance(node, ast.ImportFrom)}
-    assert modules == {"__future__", "fractions", "functools", "typing", "numpy", "._errors"}
+    assert modules == {"__future__", "fractions", "functools", "typing", "numpy", ".._core.errors"}

@@ -13,8 +13,13 @@ import pytest
 from jax import monitoring
 
 import jaxcalc as jc
-from jaxcalc import _evaluate, _fused, _output, _shard, _stream
 from jaxcalc._cli import main
+from jaxcalc._core import hostcall, memory
+from jaxcalc._grid import evaluate as _evaluate
+from jaxcalc._grid import fused as _fused
+from jaxcalc._grid import output as _output
+from jaxcalc._grid import shard as _shard
+from jaxcalc._grid import stream as _stream
 
 F64 = "float64"
 REDUCES = ("max", "min", "sum", "mean", "argmax", "argmin", "integral")
@@ -319,7 +324,7 @@ def test_progress_bar_only_when_asked(capsys, monkeypatch):
 
 # -- the large-input call path ------------------------------------------------------------------
 
-N_LARGE = _stream.MIN_POINTS + 12_345
+N_LARGE = hostcall.MIN_POINTS + 12_345
 
 
 @pytest.mark.parametrize("offset", [0, 1, 3])
@@ -348,7 +353,7 @@ def test_large_calls_with_several_inputs_dtypes_and_extra_dims():
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the host-memory path is CPU-only")
 def test_large_call_that_cannot_fit_raises_up_front(monkeypatch):
-    monkeypatch.setattr(_shard, "host_available", lambda: 1_000_000)
+    monkeypatch.setattr(memory, "host_available", lambda: 1_000_000)
     with pytest.raises(jc.ResourceError, match=r"the result \(274,489 points of float64\) "
                                               r"\(host memory\) needs 2.1 MiB"):
         jc.Function("2*x")(np.ones(N_LARGE), dtype=F64)
@@ -392,7 +397,7 @@ def test_misaligned_large_input_is_read_in_place():
     start = next(i for i in range(8) if (raw[i:].ctypes.data % 64) == 16)
     xs = raw[start : start + N_LARGE]
     xs[:] = np.linspace(0.5, 3, N_LARGE)
-    view, before = _stream._aligned_view(xs)
+    view, before = hostcall._aligned_view(xs)
     assert before == 2 and view.ctypes.data % 64 == 0  # 16 bytes early, on the boundary
     assert view.ctypes.data == xs.ctypes.data - 16  # the same memory: not a copy
     np.testing.assert_array_equal(np.asarray(jc.Function("x + 1")(xs, dtype=F64)), xs + 1)

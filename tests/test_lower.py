@@ -105,7 +105,7 @@ def test_atan2_second_argument_derivative():
 
 
 def test_cbrt_and_rational_powers_are_nan_below_zero():
-    # The principal real power (see jaxcalc._lower): cbrt(-8) is NaN, not -2.
+    # The principal real power (see jaxcalc._core.lower): cbrt(-8) is NaN, not -2.
     for expr in (sympy.cbrt(x), x ** sympy.Rational(2, 3), sympy.sqrt(x)):
         assert np.isnan(jc.Function(expr)(-8.0))
 

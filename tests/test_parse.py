@@ -1,4 +1,4 @@
-"""Tests of ``jaxcalc._parse``: formula text to SymPy, safely and quickly."""
+"""Tests of ``jaxcalc._core.parse``: formula text to SymPy, safely and quickly."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import sympy
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-import jaxcalc._parse as parse_module
-from jaxcalc._errors import (
+import jaxcalc._core.parse as parse_module
+from jaxcalc._core.errors import (
     EmptyExpressionError,
     ExpressionSyntaxError,
     InputError,
@@ -26,7 +26,7 @@ from jaxcalc._errors import (
     UnknownNameError,
     UnsafeConstructError,
 )
-from jaxcalc._parse import CONSTANTS, DEFAULT_LIMITS, FUNCTIONS, ParseLimits, parse
+from jaxcalc._core.parse import CONSTANTS, DEFAULT_LIMITS, FUNCTIONS, ParseLimits, parse
 
 x, y = sympy.symbols("x y", real=True)
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import jaxcalc as jc
-from jaxcalc import _plot
 from jaxcalc._cli import main
+from jaxcalc._tools import plot as _plot
 
 MAGIC = {".png": (b"\x89PNG",), ".pdf": (b"%PDF",), ".svg": (b"<?xml", b"<svg")}
 

@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
     import contextlib, io, json
     import jax, numpy as np
     import jaxcalc as jc
-    from jaxcalc._evaluate import run
+    from jaxcalc._grid.evaluate import run
     from jaxcalc._cli import main
 
     d = jc.derivative("x**3 - 1/x")

@@ -14,7 +14,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from .._errors import JaxcalcError
+from .._core.errors import JaxcalcError
 from . import bench, demo, diff, grid, plot, tangent
 
 _SUBCOMMANDS = (diff, tangent, plot, grid, bench, demo)

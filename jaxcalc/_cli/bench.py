@@ -2,7 +2,7 @@
 
 Prints the table; ``--json FILE`` writes the report (``--json -`` prints it instead of the
 table), ``--plot FILE`` the throughput chart, ``--accuracy-plot FILE`` the error-against-step
-chart of the first expression at ``--accuracy-at``. Schema and measures: ``jaxcalc._bench``.
+chart of the first expression at ``--accuracy-at``. Schema and measures: ``jaxcalc._tools.bench``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import sys
 
-from .._bench import DEFAULT_EXPRESSIONS, run_benchmark
-from .._bench_methods import METHODS
-from .._files import writable
+from .._grid.files import writable
+from .._tools.bench import DEFAULT_EXPRESSIONS, run_benchmark
+from .._tools.bench_methods import METHODS
 from . import common
 
 
@@ -50,7 +50,7 @@ def handle(args):
     if args.json and args.json != "-":  # check output paths before minutes of work
         writable(args.json)
     if args.plot or args.accuracy_plot:
-        from .._plot import output_path
+        from .._tools.plot import output_path
 
         for path in filter(None, (args.plot, args.accuracy_plot)):
             output_path(path)
@@ -65,7 +65,7 @@ def handle(args):
     if args.plot:
         notes.append(f"wrote {report.plot(args.plot)}")
     if args.accuracy_plot:
-        from .._plot import plot_accuracy, save
+        from .._tools.plot import plot_accuracy, save
 
         first = args.expressions[0] if args.expressions else DEFAULT_EXPRESSIONS["f2"]
         ax = plot_accuracy(first, at=args.accuracy_at)

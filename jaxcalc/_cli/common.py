@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from .._errors import InputError
-from .._function import Function
+from .._core.errors import InputError
+from .._core.function import Function
 
-DTYPE = "float64"  # the CLI computes in float64 (scoped x64, see jaxcalc._execute)
+DTYPE = "float64"  # the CLI computes in float64 (scoped x64, see jaxcalc._core.execute)
 
 
 def add_expression(parser) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import _plot, fd
-from .._derive import derivative
-from .._errors import InputError
-from .._function import Function
-from .._tangent import tangent
+from .._core.derive import derivative
+from .._core.errors import InputError
+from .._core.function import Function
+from .._core.tangent import tangent
+from .._tools import fd
+from .._tools import plot as _plot
 from . import common
 
 LECTURE = "3*x**2 + 1"
@@ -91,7 +92,7 @@ def _benchmark(seconds: float) -> str | None:
     """f' of the lecture's function and of the tangent exercise's, by every installed method."""
     if seconds <= 0:
         return None
-    from .._bench import run_benchmark
+    from .._tools.bench import run_benchmark
 
     report = run_benchmark([LECTURE, HOMEWORK[2]], sizes=(10**4, 10**5), dtype=common.DTYPE,
                            time_budget=seconds)

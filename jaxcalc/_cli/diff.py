@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .._derive import _as_function
-from .._errors import InputError
-from .._function import pick_variable
+from .._core.derive import _as_function
+from .._core.errors import InputError
+from .._core.function import pick_variable
 from . import common
 
 

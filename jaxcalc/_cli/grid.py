@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._derive import derivative
-from .._errors import InputError
-from .._evaluate import run
-from .._function import Function
-from .._grid import linspace
-from .._reduce import REDUCTIONS
+from .._core.derive import derivative
+from .._core.errors import InputError
+from .._core.function import Function
+from .._grid.evaluate import run
+from .._grid.grids import linspace
+from .._grid.reduce import REDUCTIONS
 from . import common
 
 #: Without --reduce or -o, at most this many values are printed.

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from .. import _plot
-from .._errors import InputError
+from .._core.errors import InputError
+from .._tools import plot as _plot
 from . import common
 
 

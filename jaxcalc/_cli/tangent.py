@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from .. import _plot
-from .._errors import InputError
-from .._tangent import tangent
+from .._core.errors import InputError
+from .._core.tangent import tangent
+from .._tools import plot as _plot
 from . import common
 
 

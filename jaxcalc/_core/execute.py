@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _stream
-from ._errors import InputError
+from . import hostcall
+from .errors import InputError
 
 _FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
 
@@ -137,7 +137,7 @@ def call(kernel: Kernel, leaves: Sequence[jax.Array], xs: Sequence[object], dtyp
         return kernel.raw([jnp.asarray(p, working) for p in leaves],
                           *(_as_array(x, working) for x in xs))
     with precision(working):
-        streamed = _stream.call(kernel, leaves, xs, working) if _stream.is_large(xs) else None
+        streamed = hostcall.call(kernel, leaves, xs, working) if hostcall.is_large(xs) else None
         if streamed is not None:
             return streamed
         arrays = [_as_array(x, working) for x in xs]

@@ -34,10 +34,11 @@ from collections.abc import Callable
 import numpy as np
 import sympy
 
-from . import _execute, fd
-from ._derive import derivative
-from ._errors import InputError
-from ._function import Function, symbol
+from .._core import execute as _execute
+from .._core.derive import derivative
+from .._core.errors import InputError
+from .._core.function import Function, symbol
+from . import fd
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ._errors import InputError
+from .._core.errors import InputError
 
 
 def writable(path) -> Path:

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import sympy
 
-from ._derive import _as_function, derivative
-from ._errors import InputError
-from ._function import Function, symbol, symbolic_derivative
+from .derive import _as_function, derivative
+from .errors import InputError
+from .function import Function, symbol, symbolic_derivative
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,8 +11,8 @@ device, host threads dispatch contiguous runs of steps. Outputs go to donated, r
 Example:
     >>> import numpy as np
     >>> from jaxcalc import Function
-    >>> from jaxcalc._grid import linspace, as_grid
-    >>> from jaxcalc._reduce import reduction
+    >>> from jaxcalc._grid.grids import linspace, as_grid
+    >>> from jaxcalc._grid.reduce import reduction
     >>> f = Function("x**2")
     >>> engine = DeviceEngine(f, f.kernel, as_grid(linspace(-1, 2, 31)), np.float32, None, 8,
     ...                       reduction("max"))
@@ -34,11 +34,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _grid, _output, _shard, _stream
-from ._engine import TARGET, Engine
-from ._errors import InputError
-from ._execute import Kernel
-from ._output import Progress
+from .._core import memory
+from .._core.errors import InputError
+from .._core.execute import Kernel
+from . import grids as _grid
+from . import output as _output
+from . import shard as _shard
+from . import stream as _stream
+from .engine import TARGET, Engine
+from .output import Progress
 
 _WORKING_COPIES = 8  # block-sized buffers a step may hold per device (ring + temporaries)
 
@@ -77,10 +81,10 @@ class DeviceEngine(Engine):
         per_point = np.dtype(self.dtype).itemsize * max(1, math.prod(self.extra))
         while True:
             need = self.layout.block_points * per_point * _WORKING_COPIES
-            if need <= _shard.HEADROOM * free:
+            if need <= memory.HEADROOM * free:
                 return
             if self.layout.rows == 1:
-                _shard.require(need, free, "one block of this grid (device memory)",
+                memory.require(need, free, "one block of this grid (device memory)",
                                "use a mesh with shorter trailing axes or fewer variables")
             self.layout = dataclasses.replace(self.layout, rows=self.layout.rows // 2)
             self.total = _grid.count_blocks(self.grid.shape, self.layout, self.flat)
@@ -306,7 +310,7 @@ def _block_values(kernel, static: _Static, leaves, consts, per):
     y = jnp.broadcast_to(y, block + y.shape[ndim:]) if y.shape[:ndim] != block else y
     if static.reduce is None:
         return y
-    from ._reduce import REDUCTIONS
+    from .reduce import REDUCTIONS
 
     mask = jnp.broadcast_to((j < per["valid"]).reshape(column), block)
     weight = functools.reduce(jnp.multiply, weights, jnp.ones(block, dtype)) if integral \

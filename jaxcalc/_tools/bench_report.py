@@ -16,7 +16,7 @@ The JSON schema (``BenchReport.to_json``; floats are plain, non-finite ones are 
      "total_seconds": float}
 
 ``expression`` in a result is a key of ``expressions`` (f1..f5 for the defaults, the text
-itself for the user's). See ``jaxcalc._bench`` for what each number measures.
+itself for the user's). See ``jaxcalc._tools.bench`` for what each number measures.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from ._bench_methods import METHODS
-from ._files import atomic_write
+from .._grid.files import atomic_write
+from .bench_methods import METHODS
 
 _PACKAGES = ("jaxcalc", "jax", "jaxlib", "numpy", "sympy", "mpmath", "numexpr", "scipy", "cupy",
              "matplotlib")
@@ -130,7 +130,7 @@ def write_text(path, text: str) -> Path:
 
 @dataclasses.dataclass
 class BenchReport:
-    """The outcome of :func:`jaxcalc._bench.run_benchmark`."""
+    """The outcome of :func:`jaxcalc._tools.bench.run_benchmark`."""
 
     machine: dict
     versions: dict
@@ -244,7 +244,7 @@ class BenchReport:
         copy roof dashed; written to ``path`` (.png, .svg or .pdf) atomically."""
         from matplotlib.figure import Figure
 
-        from ._plot import output_path, save
+        from .plot import output_path, save
 
         path = output_path(path)
         names = list(self.expressions)

@@ -29,7 +29,7 @@ from types import MappingProxyType
 import mpmath
 import sympy
 
-from ._errors import (
+from .errors import (
     EmptyExpressionError,
     ExpressionSyntaxError,
     InputError,

@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from . import _grid
-from ._engine import TARGET, HostEngine
-from ._errors import InputError
-from ._execute import Kernel, precision, resolve_dtype
-from ._fused import DeviceEngine
-from ._output import Progress
-from ._reduce import reduction
+from .._core.errors import InputError
+from .._core.execute import Kernel, precision, resolve_dtype
+from . import grids as _grid
+from .engine import TARGET, HostEngine
+from .fused import DeviceEngine
+from .output import Progress
+from .reduce import reduction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,7 @@ def run(fn, grid, *, chunk_size=None, reduce=None, out=None, dtype=None, devices
 
 def _as_callable(fn):
     if isinstance(fn, str) or type(fn).__module__.startswith("sympy"):
-        from ._function import Function
+        from .._core.function import Function
 
         return Function(fn)
     if not callable(fn):

@@ -24,10 +24,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import _shard, _stream
-from ._errors import InputError, ResourceError
-from ._files import publish, temporary_beside
-from ._grid import Block
+from .._core import memory
+from .._core.errors import InputError, ResourceError
+from .._core.hostcall import aligned_empty
+from . import shard as _shard
+from .files import publish, temporary_beside
+from .grids import Block
 
 
 class ArrayOut:
@@ -96,8 +98,8 @@ def destination(out, grid_shape, extra, dtype, flat: bool):
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     fix = "pass reduce=... to stream a reduction, or out='file.npy' to write to disk"
     if out is None:
-        _shard.require_host(nbytes, f"the output ({math.prod(shape):,} values of {dtype})", fix)
-        return ArrayOut(_stream.aligned_empty(shape, dtype), flat)
+        memory.require_host(nbytes, f"the output ({math.prod(shape):,} values of {dtype})", fix)
+        return ArrayOut(aligned_empty(shape, dtype), flat)
     if isinstance(out, np.ndarray):
         if out.shape != tuple(shape) or not out.flags.writeable:
             raise InputError(f"`out` must be a writeable array of shape {tuple(shape)}, got "

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from ._errors import InputError
+from .._core.errors import InputError
 
 
 def _finite(value: object, name: str) -> float:

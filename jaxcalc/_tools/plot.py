@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import sympy
 
+from .._core.derive import _as_function, derivative, gradient
+from .._core.errors import InputError
+from .._core.function import Function, symbol
+from .._core.tangent import tangent
+from .._grid.files import atomic_write, writable
 from . import fd
-from ._derive import _as_function, derivative, gradient
-from ._errors import InputError
-from ._files import atomic_write, writable
-from ._function import Function, symbol
-from ._tangent import tangent
 
 _DTYPE = "float64"
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}

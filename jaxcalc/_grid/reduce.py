@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._errors import InputError
+from .._core.errors import InputError
 
 
 def _masked(xp, y, mask, fill):

@@ -1,4 +1,4 @@
-"""The large-input call path on the CPU, and the chunk pipeline shared by grid evaluation.
+"""The large-input call path on the CPU: whole host arrays read in place, one program per shape.
 
 Why: a plain jit call on a 10^7-point NumPy array paid for memory twice — XLA copied the
 (usually 16-byte-aligned) input into a new buffer and wrote a fresh output, first-touched in
@@ -10,12 +10,9 @@ fresh memory. The whole input is one program (XLA splits its loops over the core
 results are identical to one ``jit`` call; it compiles once per input length and dtype.
 Measured (bench/bench_grid.py, 2 cores, float64, 10^7 points): f1' 35 → 13 ms, numexpr 15 ms.
 
-The chunk tools (:func:`pipeline`, :func:`in_parallel`, :func:`chunk_points`, ...) serve the
-grid engines (``_fused``, ``_engine``), which stream blocks through reused buffers.
-
 Example:
     >>> import numpy as np, jax
-    >>> from jaxcalc._function import Function
+    >>> from jaxcalc._core.function import Function
     >>> f = Function("3*x**2 + 1")
     >>> xs = np.linspace(0.0, 1.0, 2**20)
     >>> with jax.enable_x64(True):
@@ -27,25 +24,18 @@ Example:
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import functools
-import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _shard
+from . import memory
 
-#: Bytes of output per chunk: small enough to stay in the L2 cache, large enough that the
-#: ~10–50 µs of dispatch per chunk is amortised (measured in bench/bench_grid.py).
-CHUNK_BYTES = 1 << 20
-#: Chunks in flight.
-DEPTH = 3
 #: Inputs smaller than this many points take the plain single-call path.
 MIN_POINTS = 1 << 18
 _ALIGN = 64  # bytes: XLA:CPU aliases host memory aligned like this instead of copying it
@@ -63,62 +53,6 @@ def aligned_empty(shape: Sequence[int], dtype) -> np.ndarray:
 def as_device(host: np.ndarray) -> jax.Array:
     """``host`` as a ``jax.Array`` on the default device: zero-copy where XLA can alias it."""
     return jax.device_put(host, may_alias=True)
-
-
-def pipeline(steps: Iterable, launch: Callable, finish: Callable, depth: int = DEPTH) -> None:
-    """For each step, ``launch(step)`` (asynchronous JAX work), then ``finish(step, result)``
-    in order, keeping up to ``depth`` launched steps in flight."""
-    pending = collections.deque()
-    for step in steps:
-        pending.append((step, launch(step)))
-        if len(pending) >= depth:
-            finish(*pending.popleft())
-    while pending:
-        finish(*pending.popleft())
-
-
-def workers() -> int:
-    """Host threads that dispatch chunks: one per core this process may use (at most 8).
-    XLA:CPU runs a computation on the thread that dispatched it, so threads are what spread
-    compute-bound chunks over cores (measured: 2 threads ~2x on 2 cores for f5)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
-
-
-def split(items: Sequence, parts: int) -> list[Sequence]:
-    """``items`` in ``parts`` contiguous runs of near-equal length (empty runs dropped)."""
-    bounds = [len(items) * k // parts for k in range(parts + 1)]
-    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-
-
-_POOL: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def in_parallel(work: Callable, parts: Sequence) -> list:
-    """``[work(part) for part in parts]``, the parts on host threads; errors propagate."""
-    global _POOL
-    if len(parts) <= 1:
-        return [work(part) for part in parts]
-    if _POOL is None:
-        _POOL = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="jaxcalc")
-    x64 = jax.config.jax_enable_x64  # JAX's scoped x64 is per thread: carry it over
-
-    def scoped(part):
-        with jax.enable_x64(x64):
-            return work(part)
-
-    futures = [_POOL.submit(scoped, part) for part in parts]
-    return [f.result() for f in futures]
-
-
-def chunk_points(dtype: np.dtype, extra: Sequence[int] = ()) -> int:
-    """Points per chunk: a power of two whose output is about ``CHUNK_BYTES``."""
-    per_point = np.dtype(dtype).itemsize * max(1, int(np.prod(extra, dtype=np.int64)))
-    return 1 << max(10, int(CHUNK_BYTES // per_point).bit_length() - 1)
-
 
 class _Span:
     """Exposes ``base`` and the ``before`` items ahead of its data (see :func:`_aligned_view`)
@@ -165,7 +99,6 @@ def _program(kernel, shape: tuple[int, ...], before: tuple[int | None, ...], reu
         return jax.jit(run)
     return jax.jit(lambda buffer, leaves, *xs: run(leaves, *xs), donate_argnums=0,
                    keep_unused=True)
-
 
 class Recycler:
     """Results of :func:`call` kept so that a later call of the same shape and dtype writes
@@ -252,7 +185,7 @@ def call(kernel, leaves: Sequence[object], xs: Sequence[object], dtype: np.dtype
     """``kernel`` on large CPU host inputs, read in place, written into a recycled result
     where one is free (see module docstring); None when the inputs do not qualify (small, on
     an accelerator, or broadcasting in other ways), in which case the caller runs one plain
-    jit call. Call inside :func:`jaxcalc._execute.precision`."""
+    jit call. Call inside :func:`jaxcalc._core.execute.precision`."""
     found = _host_inputs(xs, dtype)
     if found is None:
         return None
@@ -262,7 +195,7 @@ def call(kernel, leaves: Sequence[object], xs: Sequence[object], dtype: np.dtype
     extra = _extra_dims(kernel, np.dtype(dtype), tuple(p.shape for p in leaves),
                         tuple(a.ndim > 0 for a in flat))
     nbytes = n * int(np.prod(extra, dtype=np.int64)) * np.dtype(dtype).itemsize
-    _shard.require_host(nbytes, f"the result ({n:,} points of {np.dtype(dtype).name})",
+    memory.require_host(nbytes, f"the result ({n:,} points of {np.dtype(dtype).name})",
                         "use jc.evaluate(f, xs, reduce=...) or out='file.npy' to stream it")
     views = [_aligned_view(a) if a.ndim else (a, None) for a in flat]
     inputs = [jnp.asarray(v) if before is None else as_device(v) for v, before in views]

@@ -36,7 +36,7 @@ import sympy
 from jax import lax
 from sympy.functions.elementary.piecewise import ExprCondPair
 
-from ._errors import UnsupportedFunctionError
+from .errors import UnsupportedFunctionError
 
 Lowering = Callable[..., jax.Array]
 

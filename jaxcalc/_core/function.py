@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import sympy
 
-from . import _execute
-from ._errors import InputError, JaxcalcError
-from ._lower import lower
-from ._parse import parse
+from . import execute as _execute
+from .errors import InputError, JaxcalcError
+from .lower import lower
+from .parse import parse
 
 
 def symbol(name: str) -> sympy.Symbol:

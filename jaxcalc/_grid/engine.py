@@ -7,8 +7,8 @@ passed in, one block at a time. Compiled jaxcalc kernels use ``_fused.DeviceEngi
 
 Example:
     >>> import numpy as np
-    >>> from jaxcalc._grid import linspace, as_grid
-    >>> from jaxcalc._reduce import reduction
+    >>> from jaxcalc._grid.grids import linspace, as_grid
+    >>> from jaxcalc._grid.reduce import reduction
     >>> engine = HostEngine(np.sin, as_grid(linspace(0, 3, 301)), np.float64, 64,
     ...                     reduction("argmax"))
     >>> engine.run(None, Progress(False))
@@ -23,10 +23,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import _grid, _output, _stream
-from ._errors import InputError
-from ._output import Progress
-from ._reduce import Reduction
+from .._core.errors import InputError
+from . import grids as _grid
+from . import output as _output
+from . import stream as _stream
+from .output import Progress
+from .reduce import Reduction
 
 #: Points per block per device by (backend is CPU, reducing): cache-sized blocks on the CPU
 #: (where outputs are copied to host); large ones on accelerators (bandwidth-bound).

@@ -1,7 +1,7 @@
 """Speed and accuracy of f' side by side: jaxcalc against finite differences and SymPy codegen.
 
-:func:`run_benchmark` times every method of :mod:`jaxcalc._bench_methods` on every expression
-and grid size and returns a :class:`~jaxcalc._bench_report.BenchReport` (table, JSON, plot).
+:func:`run_benchmark` times every method of :mod:`jaxcalc._tools.bench_methods` on every expression
+and grid size and returns a :class:`~jaxcalc._tools.bench_report.BenchReport` (table, JSON, plot).
 What each number means:
 
 * **inputs**: ``n`` points drawn uniformly from [0.5, 3] (seed 0) in the requested dtype: a NumPy
@@ -25,7 +25,7 @@ What each number means:
   f' per point) against a copy kernel measured in the same run on the benchmark's device:
   ``numpy.copyto`` into a preallocated array on CPU, a jitted ``jnp.copy`` on an accelerator.
 
-The JSON schema and the table are documented in ``jaxcalc._bench_report``; bench/README.md
+The JSON schema and the table are documented in ``jaxcalc._tools.bench_report``; bench/README.md
 says how to run it on CPU and GPU.
 
 A cell whose time, extrapolated linearly from the previous size, would exceed
@@ -52,7 +52,8 @@ from collections.abc import Mapping
 import numpy as np
 import sympy
 
-from ._bench_measure import (
+from .._core.errors import InputError, ResourceError
+from .bench_measure import (
     MIN_REPEATS,
     grid,
     max_relative_error,
@@ -60,9 +61,8 @@ from ._bench_measure import (
     reference,
     time_calls,
 )
-from ._bench_methods import Case, Method, pick_methods
-from ._bench_report import BenchReport, Result, Skipped, machine_info, versions
-from ._errors import InputError, ResourceError
+from .bench_methods import Case, Method, pick_methods
+from .bench_report import BenchReport, Result, Skipped, machine_info, versions
 
 #: The five test functions of the grids issue (``jaxcalc bench`` without expressions).
 DEFAULT_EXPRESSIONS: dict[str, str] = {
@@ -164,7 +164,7 @@ def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", me
             mapping, or None for :data:`DEFAULT_EXPRESSIONS` (f1..f5).
         sizes: grid sizes (whole numbers; ``1e5`` is accepted).
         dtype: ``"float32"`` or ``"float64"``.
-        methods: method names (see ``jaxcalc._bench_methods``); default: all installed.
+        methods: method names (see ``jaxcalc._tools.bench_methods``); default: all installed.
         progress: show a progress bar on stderr.
         time_budget: soft limit in seconds for the whole run: each cell's repeats shrink to
             fit it, and cells predicted to overrun it (or started after it) are skipped.
@@ -174,7 +174,7 @@ def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", me
         reference_points: how many grid points the error is measured on.
 
     Returns:
-        A :class:`~jaxcalc._bench_report.BenchReport`.
+        A :class:`~jaxcalc._tools.bench_report.BenchReport`.
 
     Raises:
         InputError: bad arguments; ResourceError: a size that would not fit in memory.

@@ -1,9 +1,9 @@
 """The benchmark's instruments: its grid, the 50-digit reference and error measure, the
-memory-bandwidth roof and the timer. What they measure is documented in ``jaxcalc._bench``.
+memory-bandwidth roof and the timer. What they measure is documented in ``jaxcalc._tools.bench``.
 
 Example:
     >>> import numpy as np
-    >>> from jaxcalc._bench_methods import Case
+    >>> from jaxcalc._tools.bench_methods import Case
     >>> case = Case.from_text("f1", "3*x**2 + 1")
     >>> xs = grid(4, np.dtype("float64"))
     >>> err = max_relative_error(6 * xs, reference(case, xs))  # 6*x rounds: half an ulp at most
@@ -21,7 +21,7 @@ import time
 import numpy as np
 import sympy
 
-from ._bench_methods import Case
+from .bench_methods import Case
 
 INTERVAL = (0.5, 3.0)
 REFERENCE_DIGITS = 50

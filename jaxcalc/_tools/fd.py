@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._errors import InputError
+from .._core.errors import InputError
 
 __all__ = ["Estimate", "default_step", "difference", "misc_derivative", "richardson", "weights"]
 

@@ -11,23 +11,18 @@ Example:
     >>> devices = pick_devices(None)
     >>> len(devices) >= 1
     True
-    >>> format_bytes(3 * 2**30)
-    '3.0 GiB'
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ._errors import InputError, ResourceError
-
-#: Share of the reported free memory that one run may plan to use.
-HEADROOM = 0.8
+from .._core.errors import InputError, ResourceError
+from .._core.memory import format_bytes
 
 
 def pick_devices(devices) -> list[jax.Device]:
@@ -51,26 +46,6 @@ def shardings(devices: list[jax.Device]):
     return NamedSharding(grid, PartitionSpec("d")), NamedSharding(grid, PartitionSpec())
 
 
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    raise AssertionError  # pragma: no cover
-
-
-def host_available() -> int:
-    """Bytes of RAM the system can give without swapping."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")  # pragma: no cover
-
-
 def device_available(device: jax.Device) -> int | None:
     """Free bytes on an accelerator (None where the backend does not say: the CPU)."""
     try:
@@ -80,18 +55,6 @@ def device_available(device: jax.Device) -> int | None:
     if not stats or "bytes_limit" not in stats:
         return None
     return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
-
-
-def require(need: int, have: int | None, what: str, fix: str) -> None:
-    """ResourceError unless ``need`` bytes fit in ``HEADROOM`` of ``have``."""
-    if have is not None and need > HEADROOM * have:
-        raise ResourceError(
-            f"{what} needs {format_bytes(need)} but only {format_bytes(have)} is available; {fix}"
-        )
-
-
-def require_host(need: int, what: str, fix: str) -> None:
-    require(need, host_available(), f"{what} (host memory)", fix)
 
 
 def require_disk(need: int, directory: str, fix: str) -> None:

@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import sympy
 from jax.experimental import jet
 
-from . import _execute
-from ._errors import InputError, ResourceError
-from ._function import ExpressionKernel, Function, check_order, pick_variable
+from . import execute as _execute
+from .errors import InputError, ResourceError
+from .function import ExpressionKernel, Function, check_order, pick_variable
 
 _METHODS = ("auto", "ad", "symbolic")
 
