@@ -33,7 +33,7 @@ bench() {  # bench NAME SECONDS ARGS...: `jaxcalc bench`, its table in the log, 
     local name=$1 limit=$2
     shift 2
     step "$name" "$limit" python3 -m jaxcalc bench --no-progress --max-call-seconds 1 \
-        --time-budget "$budget" --json "$OUT/$name.json" "$@"
+        --time-budget "$budget" --save "$OUT/$name.json" "$@"
 }
 
 select_tests() {  # JAX-heavy test files whose imports are all installed

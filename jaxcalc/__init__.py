@@ -13,9 +13,11 @@ Example:
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._core.caches import clear_caches as clear_caches
 from ._core.derive import derivative as derivative
 from ._core.derive import gradient as gradient
 from ._core.derive import hessian as hessian
+from ._core.derive import jacobian as jacobian
 from ._core.errors import EmptyExpressionError as EmptyExpressionError
 from ._core.errors import ExpressionSyntaxError as ExpressionSyntaxError
 from ._core.errors import InputError as InputError
@@ -69,12 +71,14 @@ __all__ = [
     "UnsafeConstructError",
     "UnsupportedFunctionError",
     "arange",
+    "clear_caches",
     "derivative",
     "evaluate",
     "fd",
     "functions",
     "gradient",
     "hessian",
+    "jacobian",
     "linspace",
     "mesh",
     "parse",

@@ -101,6 +101,6 @@ def jaxpr_primitives(fn, *args) -> list[str]:
 def compilations(callable_):
     """Count the compilations of a jaxcalc callable's kernel inside the block (equinox-style
     "assert not re-traced"): ``with compilations(f) as count: ...; assert count() == 1``."""
-    jitted = callable_.kernel.jitted
-    before = jitted._cache_size()
-    yield lambda: jitted._cache_size() - before
+    kernel = callable_.kernel
+    before = kernel.compiles
+    yield lambda: kernel.compiles - before

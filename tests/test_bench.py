@@ -4,6 +4,7 @@ Nothing here is timed; speed lives in ``bench/``. The error assertions are measu
 this run, not assumptions: AD is exact to rounding, finite differences are not.
 """
 
+import dataclasses
 import json
 import math
 import re
@@ -15,18 +16,34 @@ import sympy
 from conftest import mpmath_value
 
 from jaxcalc import fd
-from jaxcalc._cli import main
+from jaxcalc._cli import build_parser, main
 from jaxcalc._core.errors import InputError, ResourceError
-from jaxcalc._tools.bench import DEFAULT_EXPRESSIONS, run_benchmark
-from jaxcalc._tools.bench_measure import grid, max_relative_error, reference
+from jaxcalc._tools import bench_measure
+from jaxcalc._tools.bench import (
+    DEFAULT_EXPRESSIONS,
+    GRID_FUNCTIONS,
+    TAIL_CASE,
+    cases,
+    run_benchmark,
+    synced_call,
+)
+from jaxcalc._tools.bench_accuracy import accuracy_figure, errors_along
+from jaxcalc._tools.bench_measure import (
+    cache_resident,
+    grid,
+    max_relative_error,
+    reference,
+    relative_errors,
+    time_interleaved,
+)
 from jaxcalc._tools.bench_methods import METHODS, Case, available_methods, central_difference
-from jaxcalc._tools.bench_report import BenchReport
+from jaxcalc._tools.bench_report import BenchReport, Result, crossovers
 
 F2 = DEFAULT_EXPRESSIONS["f2"]
 QUICK = {"repeat_seconds": 0.005}
 RESULT_KEYS = {"expression": str, "method": str, "dtype": str, "n": int, "seconds": float,
                "points_per_second": float, "compile_seconds": float, "max_rel_error": float,
-               "roof_fraction": float, "output_dtype": str}
+               "roof_fraction": float, "output_dtype": str, "cache_resident": bool}
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +59,23 @@ def report32():
 
 
 def test_method_names_are_the_documented_ones():
-    assert list(METHODS) == ["jaxcalc_ad", "jaxcalc_symbolic", "numpy_fd", "numpy_symbolic",
-                             "numexpr", "scipy_differentiate", "cupy_fd"]
-    assert set(available_methods()) >= {"jaxcalc_ad", "jaxcalc_symbolic", "numpy_fd",
+    assert list(METHODS) == ["jaxcalc", "jaxcalc_ad", "jaxcalc_symbolic", "numpy_fd",
+                             "numpy_symbolic", "numexpr", "scipy_differentiate", "cupy_fd"]
+    assert set(available_methods()) >= {"jaxcalc", "jaxcalc_ad", "jaxcalc_symbolic", "numpy_fd",
                                         "numpy_symbolic"}
 
 
 def test_default_expressions_are_the_grid_issue_functions():
     x = sympy.Symbol("x", real=True)
-    f4 = Case.from_text("f4", DEFAULT_EXPRESSIONS["f4"]).function.expr
+    f4 = Case.from_text("f4", GRID_FUNCTIONS["f4"]).function.expr
     assert sympy.expand(f4 - sum(x**k / sympy.factorial(k) for k in range(40))) == 0
-    f5 = Case.from_text("f5", DEFAULT_EXPRESSIONS["f5"]).function.expr
+    f5 = Case.from_text("f5", GRID_FUNCTIONS["f5"]).function.expr
     assert sympy.count_ops(f5, visual=True).coeff(sympy.Symbol("COSH")) == 10
-    assert list(DEFAULT_EXPRESSIONS) == ["f1", "f2", "f3", "f4", "f5"]
+    assert list(GRID_FUNCTIONS) == ["f1", "f2", "f3", "f4", "f5"]
+    assert DEFAULT_EXPRESSIONS == {**GRID_FUNCTIONS, "tail": "tanh((x + 5/3)**2)"}
+    assert {c.name: c.error_floor for c in cases()} == {
+        "f1": 1e-3, "f2": 1e-3, "f3": 1e-3, "f4": 1e-3, "f5": 1e-3, "tail": 0.0}
+    assert [c.error_floor for c in cases([TAIL_CASE, "x"])] == [0.0, 1e-3]
 
 
 def test_json_has_the_documented_schema(report):
@@ -65,7 +86,9 @@ def test_json_has_the_documented_schema(report):
     assert data["machine"]["backend"] == jax.default_backend()
     assert data["machine"]["cpu_count"] >= 1
     assert {"jaxcalc", "jax", "numpy", "sympy", "mpmath"} <= set(data["versions"])
-    assert data["expressions"] == {"f2": F2}
+    assert data["schema"] == "jaxcalc-bench/2"
+    assert data["machine"]["cache_bytes"] == bench_measure.cache_bytes() > 0
+    assert data["expressions"] == {"f2": F2} and data["error_floors"] == {"f2": 1e-3}
     assert data["skipped"] == []
     assert len(data["results"]) == 2 * len(available_methods())
     for row in data["results"]:
@@ -74,6 +97,7 @@ def test_json_has_the_documented_schema(report):
             assert isinstance(row[key], kind), (key, row)
         assert row["points_per_second"] == pytest.approx(row["n"] / row["seconds"])
         assert row["seconds"] > 0 and row["compile_seconds"] >= 0
+        assert row["cache_resident"] == (2 * row["n"] * 8 <= data["machine"]["cache_bytes"])
     assert [r["n"] for r in data["results"][:2]] == [300, 2000]
 
 
@@ -138,7 +162,9 @@ def test_table_lists_every_cell(report):
     for method in available_methods():
         rows = [line for line in lines if line.split()[1:2] == [method]]
         assert [r.split()[2] for r in rows] == ["300", "2000"]
-    assert lines[-1] == f"f2 = {F2}"
+    cache = report.machine["cache_bytes"] / 2**20
+    assert lines[-2:] == [f"f2 = {F2}", f"in cache: x and f' fit in the {cache:.0f} MiB "
+                          "last-level cache; the copy roof (main memory) does not apply"]
 
 
 def test_markdown_and_json_round_trip(report):
@@ -150,7 +176,7 @@ def test_markdown_and_json_round_trip(report):
     header = page.index("| expression | method | n | seconds | Mpts/s | % roof | compile s | "
                         "max rel err |")
     body = page[header + 2:]
-    assert len(body) == len(report.results) and body[0].startswith("| `f2` | jaxcalc_ad | 300 |")
+    assert len(body) == len(report.results) and body[0].startswith("| `f2` | jaxcalc | 300 |")
     assert all(row.count("|") == 9 for row in body)
 
 
@@ -189,7 +215,7 @@ def test_a_method_that_fails_is_skipped_at_every_size(monkeypatch):
     ({"sizes": "1e5"}, InputError, r"`sizes` must be whole numbers .* got '1e5'"),
     ({"sizes": (10**14,)}, ResourceError, r"GB are free; pass smaller sizes"),
     ({"dtype": "float16"}, InputError, r"`dtype` must be 'float32' or 'float64'"),
-    ({"methods": ["numpy"]}, InputError, r"unknown method 'numpy'; choose from jaxcalc_ad"),
+    ({"methods": ["numpy"]}, InputError, r"unknown method 'numpy'; choose from jaxcalc, jaxc"),
     ({"methods": []}, InputError, r"`methods` is empty"),
     ({"time_budget": 0}, InputError, r"`time_budget` must be a positive number"),
     ({"expressions": ["x*y"]}, InputError, r"exactly one variable"),
@@ -228,10 +254,10 @@ def test_write_json_round_trips(report, tmp_path):
         report.write_json(tmp_path / "missing" / "bench.json")
 
 
-def test_cli_writes_json_and_prints_the_table(tmp_path, capsys):
+def test_cli_saves_json_and_prints_the_table(tmp_path, capsys):
     out = tmp_path / "out.json"
     code = main(["bench", F2, "--sizes", "1e2", "2e2", "--methods", "jaxcalc_ad", "numpy_fd",
-                 "--json", str(out), "--no-progress"])
+                 "--save", str(out), "--no-progress"])
     stdout = capsys.readouterr().out
     assert code == 0
     data = json.loads(out.read_text())
@@ -241,11 +267,23 @@ def test_cli_writes_json_and_prints_the_table(tmp_path, capsys):
     assert "jaxcalc_ad" in stdout and f"wrote {out}" in stdout
 
 
-def test_cli_json_dash_prints_json(capsys):
+def test_cli_json_prints_one_object_the_saved_one(tmp_path, capsys):
+    out = tmp_path / "saved.json"
     assert main(["bench", "3*x**2 + 1", "--sizes", "100", "--methods", "numpy_symbolic",
-                 "--dtype", "float32", "--json", "-"]) == 0
-    data = json.loads(capsys.readouterr().out)
+                 "--dtype", "float32", "--json", "--save", str(out)]) == 0
+    printed = capsys.readouterr().out
+    data = json.loads(printed)  # one JSON object and nothing else
+    assert data == json.loads(out.read_text())
     assert data["dtype"] == "float32" and data["results"][0]["max_rel_error"] < 1e-6
+
+
+def test_cli_dtype_and_json_are_documented(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--dtype {float32,float64} what every method computes in" in text
+    assert "--json print one JSON object on stdout" in text
+    assert "--save FILE write the report as JSON to FILE" in text
 
 
 def test_cli_plots(tmp_path, capsys):
@@ -262,7 +300,7 @@ def test_cli_plots(tmp_path, capsys):
     (["--dtype", "float16"], "invalid choice: 'float16'"),
     (["--methods", "fortran"], "unknown method 'fortran'"),
     (["x*y"], "exactly one variable"),
-    (["--json", "/nonexistent/dir/out.json"], "does not exist; create it"),
+    (["--save", "/nonexistent/dir/out.json"], "does not exist; create it"),
     (["--plot", "out.txt"], r"must end in \.png, \.svg or \.pdf"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, match, capsys):
@@ -274,3 +312,172 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, match, capsys):
     (line,) = captured.err.splitlines()
     assert line.startswith("error: ")
     assert re.search(match, line), line
+
+
+# -- the tail case: its error is measured without a floor, next to NumPy and FD ----------------
+
+def test_tail_case_error_has_no_floor_and_shows_numpy_losing_the_tail():
+    (case,) = cases({"tail": TAIL_CASE})
+    xs = grid(512, np.dtype("float64"))
+    ref = reference(case, xs)
+    numpy_values = METHODS["numpy_symbolic"].build(case, np.dtype("float64"))(xs)
+    # NumPy's 1 - tanh(u)**2 is 0 where tanh(u) rounds to 1: a relative error of exactly 1,
+    # which a floor of 1e-3 * max |f'| would hide as ~1e-13.
+    assert max_relative_error(numpy_values, ref, case.error_floor) == 1.0
+    assert max_relative_error(numpy_values, ref, 1e-3) < 1e-6
+    rep = run_benchmark({"tail": TAIL_CASE}, sizes=(512,), methods=["numpy_symbolic"], **QUICK)
+    assert rep.results[0].max_rel_error == 1.0 and rep.error_floors == {"tail": 0.0}
+    assert "max rel err of tail: floor 0 * max |f'| (default 0.001)" in rep.table()
+
+
+def test_errors_along_x_of_the_tail_case():
+    xs, errors = errors_along(TAIL_CASE, "float64", points=64)
+    np.testing.assert_array_equal(xs, np.linspace(0.5, 3, 64))
+    assert list(errors) == ["jaxcalc_ad", "jaxcalc_symbolic", "numpy_symbolic", "numpy_fd"]
+    for name, error in errors.items():
+        assert error.shape == (64,) and not np.isnan(error).any(), name
+        assert error[0] < 1e-6, name  # x = 0.5: tanh(4.7) has not yet rounded to 1
+    assert errors["numpy_symbolic"][-1] == 1.0  # x = 3: f' ~ 1e-18, NumPy's is 0
+    assert errors["numpy_fd"][-1] >= 1.0  # f itself rounds to 1: differences are noise
+
+
+def test_relative_errors_per_point():
+    ref = (np.array([2.0, 4.0, np.nan]), np.array([0.0, 1e-17, 0.0]))
+    errors = relative_errors([2.0, np.inf, 1.0], ref, floor=0.0)
+    assert errors[0] == 0.0 and errors[1] == math.inf and math.isnan(errors[2])
+    assert relative_errors([3.0, 4.0, 0.0], ref, floor=0.0)[:2] == pytest.approx([0.5, 2.5e-18])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_accuracy_chart_says_the_dtype_it_computed_in(dtype):
+    step_axes, tail_axes = accuracy_figure(F2, 1.5, dtype).axes
+    assert step_axes.get_title().endswith(f"error of f'(1.5) in {dtype}")
+    assert tail_axes.get_title().startswith(f"f = {TAIL_CASE} on [0.5, 3]")
+    assert f"in {dtype}" in tail_axes.get_title()
+    eps_labels = [t.get_text() for ax in (step_axes, tail_axes) for t in ax.texts]
+    assert eps_labels == [f"{dtype} eps", f"{dtype} eps"]
+    labels = [line.get_label() for line in tail_axes.get_lines()]
+    assert [label.split(":")[0] for label in labels if not label.startswith("_")] == [
+        "jaxcalc_ad", "jaxcalc_symbolic", "numpy_symbolic", "numpy_fd"]
+
+
+def test_float32_accuracy_chart_shows_float32_rounding():
+    from jaxcalc._tools.plot import accuracy
+
+    e32, e64 = accuracy(F2, 1.5, steps=[1e-5], dtype="float32"), accuracy(F2, 1.5, steps=[1e-5])
+    assert e32["ad"] < 1e-6 and e64["ad"] < 1e-15  # AD: rounding of its dtype, no step
+    assert e32["central"][0] > 1e4 * e64["central"][0]  # float32 rounding swamps h**2 at 1e-5
+    default32 = accuracy(F2, 1.5, dtype="float32")["steps"]  # steps float32 can take: >= 1e-7
+    assert default32.size == 61 and default32[0] == pytest.approx(1.5e-7)
+
+
+# -- the instruments: cache, interleaved timer ----------------------------------------------------
+
+def test_cache_size_is_read_from_sysfs(tmp_path):
+    for index, (kind, size) in enumerate([("Data", "32K"), ("Instruction", "64K"),
+                                          ("Unified", "1024K"), ("Unified", "32768K")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "type").write_text(kind + "\n")
+        (folder / "size").write_text(size + "\n")
+    assert bench_measure._cpu_cache_bytes(tmp_path) == 32 * 2**20
+    assert bench_measure._cpu_cache_bytes(tmp_path / "missing") is None
+
+
+def test_cache_resident_rows_say_in_cache_not_a_roof_fraction(report):
+    assert cache_resident(2 * 2**20, 8, 32 * 2**20) and not cache_resident(2 * 2**20 + 1, 8,
+                                                                           32 * 2**20)
+    small = [r for r in report.results if r.cache_resident]
+    assert small and all(r.n <= report.machine["cache_bytes"] / 16 for r in small)
+    row = next(line for line in report.table().splitlines() if line.startswith("f2  ")
+               and " 300 " in line)
+    assert " in cache " in row and "%" not in row
+    big = dataclasses.replace(report.results[0], cache_resident=False, roof_fraction=0.25)
+    assert "25.0%" in dataclasses.replace(report, results=[big]).table()
+
+
+def test_interleaved_rounds_rotate_and_count_calls():
+    log = []
+    calls = {name: (lambda name=name: log.append(name) or name) for name in "abc"}
+    timings = time_interleaved(calls, repeat_seconds=0, min_repeats=3)
+    assert log == list("abc") + list("abc") + list("bca") + list("cab")
+    assert {name: (len(t.times), t.result) for name, t in timings.items()} == {
+        "a": (3, "a"), "b": (3, "b"), "c": (3, "c")}
+    assert all(t.first is not None and t.best <= t.median for t in timings.values())
+    assert all(len(t.cpu_times) == 3 and min(t.cpu_times) >= 0 for t in timings.values())
+    log.clear()
+    timings = time_interleaved(calls, repeat_seconds=1e9, warm_up=False, max_repeats=2)
+    assert log == list("abc") + list("bca") and timings["a"].first is None
+
+
+def test_stop_rule_of_the_timer():
+    done = bench_measure._done
+    assert not done([0.01], 0.2, 3, 100)  # neither the time nor the count
+    assert not done([0.1, 0.1], 0.2, 3, 100)  # the time, not the count
+    assert done([0.1, 0.1, 0.1], 0.2, 3, 100)
+    assert done([1.5], 0.2, 3, 100)  # a long call: once is enough
+    assert done([1e-6] * 100, 0.2, 3, 100)  # the cap
+
+
+def test_synced_call_places_inputs_once_and_returns_the_result():
+    case, xs, placed = Case.from_text("f2", F2), grid(8, np.dtype("float64")), {}
+    method = METHODS["jaxcalc_ad"]
+    first = synced_call(method, method.build(case, np.dtype("float64")), xs, placed)
+    second = synced_call(method, method.build(case, np.dtype("float64")), xs, placed)
+    assert list(placed) == ["jax"]
+    np.testing.assert_allclose(np.asarray(first()), 3 * xs**2 + 1 / xs**2, rtol=1e-15)
+    np.testing.assert_array_equal(np.asarray(first()), np.asarray(second()))
+
+
+# -- crossovers ---------------------------------------------------------------------------------
+
+SIZES = (10**3, 10**4, 10**5, 10**6, 10**7)
+
+
+def synthetic_report(seconds: dict[str, list[float]], sizes=SIZES) -> BenchReport:
+    """A report of one expression "f" with the given seconds per method and size."""
+    results = [Result("f", method, "float64", n, s, n / s, 0.0, 1e-16, 0.1, "float64")
+               for method, row in seconds.items() for n, s in zip(sizes, row, strict=True)]
+    return BenchReport({}, {}, 10.0, "numpy.copyto", "float64", {"f": "x"}, results, [], 1.0)
+
+
+def test_crossovers_on_constructed_timings():
+    jaxcalc = [1e-4, 1e-4, 2e-4, 1e-3, 1e-2]
+    rep = synthetic_report({
+        "jaxcalc": jaxcalc,
+        "numpy_fd": [2 * s for s in jaxcalc],  # always slower than jaxcalc
+        "numpy_symbolic": [1e-5, 5e-5, 4e-4, 3e-3, 3e-2],  # overtaken between 1e4 and 1e5
+        "numexpr": [1e-5, 1e-5, 1e-5, 1e-5, 1e-5],  # never overtaken
+    })
+    found = {c.peer: c for c in crossovers(rep)}
+    assert list(found) == ["numpy_fd", "numpy_symbolic", "numexpr"]  # METHODS order
+    sym = found["numpy_symbolic"]
+    assert sym.speedups == pytest.approx((0.1, 0.5, 2.0, 3.0, 3.0))
+    assert sym.overtakes_at == round(10**4.5)  # speedup 0.5 -> 2: crosses 1 half-way (log-log)
+    assert sym.sentence() == ("f: jaxcalc overtakes numpy_symbolic at ~3e4 points (slower at "
+                              "1e4, faster from 1e5; 3.0x at 1e7)")
+    assert found["numpy_fd"].overtakes_at is None
+    assert found["numpy_fd"].sentence() == (
+        "f: jaxcalc is faster than numpy_fd at every size (1e3 to 1e7; 2.0x at 1e7)")
+    assert found["numexpr"].overtakes_at is None
+    assert found["numexpr"].sentence() == (
+        "f: numexpr stays faster than jaxcalc up to 1e7 points (jaxcalc runs at 0.0x at 1e7)")
+    assert found["numexpr"].to_json()["speedups"] == pytest.approx([0.1, 0.1, 0.05, 0.01, 1e-3])
+
+
+def test_crossover_uses_the_last_loss_and_only_common_sizes():
+    rep = synthetic_report({"jaxcalc": [1.0, 1.0, 1.0, 1.0], "numpy_fd": [2.0, 0.5, 0.5, 4.0]},
+                           sizes=(10, 100, 1000, 10**4))
+    (c,) = crossovers(rep)
+    assert c.overtakes_at == round(10 ** (3 + 1 / 3))  # from 1e3 (0.5x) to 1e4 (4x)
+    rep.results = [r for r in rep.results if (r.method, r.n) != ("jaxcalc", 10)]
+    (c,) = crossovers(rep, peers=["numpy_fd"])
+    assert c.sizes == (100, 1000, 10**4)
+    assert crossovers(rep, peers=["numexpr"]) == []
+
+
+def test_crossover_estimate_stays_inside_its_bracket():
+    rep = synthetic_report({"jaxcalc": [1.0, 1.0], "numpy_fd": [0.9, 10.0]}, sizes=(10**5, 10**6))
+    (c,) = crossovers(rep)
+    assert 10**5 < c.overtakes_at < 1.5 * 10**5  # 1e5 at one digit: two digits instead
+    assert "overtakes numpy_fd at ~1.1e5 points (slower at 1e5, faster from 1e6" in c.sentence()

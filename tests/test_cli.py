@@ -81,7 +81,7 @@ def test_tangent_with_an_irrational_line(capsys):
 # -- options -------------------------------------------------------------------------------------
 def test_order(capsys):
     payload = run_json(capsys, "diff", "x**3 - 1/x", "--order", "2", "--at", "1", "2")
-    assert payload["order"] == 2 and payload["derivative"] == "2*(3*x - 1/x**3)"
+    assert payload["order"] == 2 and payload["derivative"] == "6*x - 2/x**3"
     assert payload["values"] == [4.0, 11.75]
     assert run_json(capsys, "diff", "x**2", "--order", "3")["derivative"] == "0"
     assert run_json(capsys, "diff", "tan(x)", "--order", "12", "--at", "0")["values"] == [0.0]
@@ -157,3 +157,89 @@ def test_python_dash_m_version():
     done = subprocess.run([sys.executable, "-m", "jaxcalc", "--version"], capture_output=True,
                           text=True, env=env, timeout=120, check=False)
     assert done.returncode == 0 and done.stdout.strip() == jaxcalc.__version__
+
+
+# -- diff --jacobian and derived functions (the lead's part) -------------------------------------
+def test_diff_jacobian(capsys):
+    status, out, err = run(capsys, "diff", "x*y", "sin(x) + y", "--jacobian", "--at", "x=1,y=2")
+    assert (status, err) == (0, "")
+    assert out.splitlines()[:2] == ["[y, x]", "[cos(x), 1]"]
+    payload = run_json(capsys, "diff", "x*y", "sin(x) + y", "--jacobian", "--at", "x=1,y=2",
+                       "x=0,y=0")
+    assert payload["expressions"] == ["x*y", "sin(x) + y"]
+    assert payload["variables"] == ["x", "y"]
+    assert payload["jacobian"] == [["y", "x"], ["cos(x)", "1"]]
+    assert payload["at"] == [[1.0, 2.0], [0.0, 0.0]]
+    assert payload["values"] == [[[2.0, 1.0], [0.5403023058681398, 1.0]], [[0.0, 0.0], [1.0, 1.0]]]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["diff", "x", "y"], "several expressions need --jacobian"),
+    (["diff", "x*y", "y", "--jacobian", "--wrt", "x"], "drop --wrt and --order"),
+])
+def test_diff_jacobian_errors(capsys, argv, message):
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_diff_of_steps_of_any_argument(capsys):
+    payload = run_json(capsys, "diff", "floor(exp(x-1))+floor(exp(x-2))", "--at", "1.5")
+    assert payload["derivative"] == "0" and payload["values"] == [0.0]
+    assert run_json(capsys, "tangent", "floor(exp(x/2))+floor(exp(x))", "--at", "700")["slope"] \
+        == 0.0
+
+
+# -- negative numbers, quiet success, interruption (the shared parser; see also test_signals.py) ---
+@pytest.mark.parametrize("argv, expected", [
+    (["grid", "x**2", "--range", "-1e3", "1", "--points", "3", "--json"],
+     {"values": [1e6, 249500.25, 1.0]}),
+    (["grid", "x", "--range", "-.5", "-1e-3", "--points", "2", "--json"], {"values": [-0.5,
+                                                                                     -0.001]}),
+    (["diff", "x**2", "--at", "-1e-3", "--json"], {"values": [-0.002]}),
+    (["tangent", "x**2", "--at", "-1E+1", "--json"], {"slope": -20.0}),
+])
+def test_negative_numbers_in_options(capsys, argv, expected):
+    status, out, err = run(capsys, *argv)
+    assert (status, err) == (0, "")
+    payload = json.loads(out)
+    assert {k: payload[k] for k in expected} == expected
+
+
+def test_negative_infinity_is_a_number_error_not_a_missing_argument(capsys):
+    status, _, err = run(capsys, "diff", "x", "--at", "-inf")
+    assert status == 2 and err == "error: expected a finite number, got '-inf'\n"
+
+
+def test_huge_point_counts_are_user_errors(capsys):
+    status, _, err = run(capsys, "grid", "x", "--range", "0", "1", "--points", "1e19",
+                         "--reduce", "max")
+    assert status == 2 and err.startswith("error: `num` asks for 1e+19 points; a grid holds")
+
+
+def test_constants_over_the_grid(capsys):
+    status, out, err = run(capsys, "grid", "5", "--range", "0", "1", "--points", "3", "--json")
+    assert (status, err) == (0, "") and json.loads(out)["values"] == [5.0, 5.0, 5.0]
+
+
+def test_success_is_quiet_in_a_real_process(tmp_path):
+    # NaN and inf results: nothing but the result is printed (no RuntimeWarning)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    script = ("import numpy as np, warnings\n"
+              "from jaxcalc._cli import main\n"
+              "warnings.simplefilter('always')\n"
+              "def noisy(argv):\n"  # a handler that warns the way NumPy does on NaN
+              "    np.log(np.array([-1.0, 0.0]))\n"
+              "    return {}, 'done'\n"
+              "from jaxcalc._cli import grid\n"
+              "grid.handle = noisy\n"
+              "import sys; sys.exit(main(['grid', 'x', '--range', '0', '1', '--points', '2']))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "done\n", "")
+    done = subprocess.run([sys.executable, "-m", "jaxcalc", "grid", "log(floor(x))", "--range",
+                           "0", "0.9", "--points", "3e6", "--reduce", "argmin"],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("argmin of log(floor(x)): index 0, x = 0.0")

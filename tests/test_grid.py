@@ -1,5 +1,6 @@
-"""Grids, ``evaluate`` (arrays, files, reductions), budgets, bucketing, the large-call path and
-``jaxcalc grid``; sharding and multi-process runs are in test_shard.py."""
+"""Grids, ``evaluate`` (arrays, files, reductions), budgets, bucketing and ``jaxcalc grid``
+(plain calls, large ones included, are in test_calls.py); sharding and multi-process runs are
+in test_devices.py."""
 
 from __future__ import annotations
 
@@ -14,12 +15,10 @@ from jax import monitoring
 
 import jaxcalc as jc
 from jaxcalc._cli import main
-from jaxcalc._core import hostcall, memory
+from jaxcalc._core import memory
+from jaxcalc._grid import devices as _devices
 from jaxcalc._grid import evaluate as _evaluate
 from jaxcalc._grid import fused as _fused
-from jaxcalc._grid import output as _output
-from jaxcalc._grid import shard as _shard
-from jaxcalc._grid import stream as _stream
 
 F64 = "float64"
 REDUCES = ("max", "min", "sum", "mean", "argmax", "argmin", "integral")
@@ -165,8 +164,10 @@ def test_reductions_match_numpy(name, kind, engine):
     fn = jc.Function(text) if engine == "kernel" else numpy_fn
     got = jc.evaluate(fn, grid, reduce=name, dtype=F64, chunk_size=64)
     expected = numpy_reduce(values, name, axes)
-    if name.startswith("arg"):
-        assert got == int(expected) and isinstance(got, int)
+    if name.startswith("arg"):  # an int on a 1-D grid, one int per axis on a mesh
+        where = np.unravel_index(int(expected), values.shape)
+        assert got == (int(expected) if values.ndim == 1 else tuple(int(i) for i in where))
+        assert values[got] == values.max() if name == "argmax" else values.min()
     else:
         np.testing.assert_allclose(got, expected, rtol=1e-12)
 
@@ -184,7 +185,10 @@ def test_reductions_over_plain_arrays_and_per_component(name):
     grads = jc.evaluate(jc.gradient("x**2*y"), grid, reduce=name, dtype=F64, chunk_size=16)
     X, Y = np.meshgrid(np.linspace(0, 1, 13), np.linspace(1, 2, 11), indexing="ij")
     both = np.stack([2 * X * Y, X**2], axis=-1)
-    np.testing.assert_allclose(grads, numpy_reduce(both, name, [0, 0]), rtol=1e-12)
+    expected = numpy_reduce(both, name, [0, 0])
+    if name.startswith("arg"):  # per component: one array of indices per axis
+        expected = np.unravel_index(expected, X.shape)
+    np.testing.assert_allclose(grads, expected, rtol=1e-12)
 
 
 def test_nan_propagates_like_numpy():
@@ -267,7 +271,7 @@ def test_full_disk_is_a_resource_error(tmp_path, monkeypatch):
     class Full:
         free = 1000
 
-    monkeypatch.setattr(_shard.shutil, "disk_usage", lambda _: Full())
+    monkeypatch.setattr(_devices.shutil, "disk_usage", lambda _: Full())
     with pytest.raises(jc.ResourceError, match=r"needs more disk space than the 1000 B free"):
         jc.evaluate("x", jc.linspace(0, 1, 10**6), out=tmp_path / "big.npy")
     assert os.listdir(tmp_path) == []
@@ -283,7 +287,7 @@ def test_output_that_cannot_fit_raises_up_front():
 
 
 def test_block_that_cannot_fit_on_the_device_raises(monkeypatch):
-    monkeypatch.setattr(_shard, "device_budget", lambda devices: 10_000)
+    monkeypatch.setattr(_devices, "device_budget", lambda devices: 10_000)
     with pytest.raises(jc.ResourceError, match=r"one block of this grid \(device memory\)"):
         jc.evaluate("x*y", jc.mesh(jc.arange(4), jc.arange(10**4)), dtype=F64)
     value = jc.evaluate("x", jc.linspace(0, 1, 10**4), reduce="max", dtype=F64)
@@ -314,93 +318,12 @@ def test_many_lengths_compile_a_logarithmic_number_of_times():
 
 
 def test_progress_bar_only_when_asked(capsys, monkeypatch):
-    monkeypatch.setattr(_output, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(_devices, "PROGRESS_DELAY", 0.0)
     jc.evaluate("x", jc.linspace(0, 1, 1000), reduce="sum", chunk_size=64)
     assert capsys.readouterr().err == ""
     jc.evaluate("x", jc.linspace(0, 1, 1000), reduce="sum", chunk_size=64, progress=True)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err != ""  # rich, on stderr (transient off a tty)
-
-
-# -- the large-input call path ------------------------------------------------------------------
-
-N_LARGE = hostcall.MIN_POINTS + 12_345
-
-
-@pytest.mark.parametrize("offset", [0, 1, 3])
-def test_large_calls_equal_the_single_jit(offset):
-    xs = np.linspace(0.5, 3, N_LARGE + 8)[offset : offset + N_LARGE]  # unaligned views too
-    for fn in (jc.derivative("x**3 - 1/x"), jc.Function("sin(x)*exp(-x**2/2)"),
-               jc.derivative("log(cosh(x)) + 1", method="symbolic")):
-        got = fn(xs, dtype=F64)
-        assert isinstance(got, jax.Array) and got.dtype == np.float64 and got.shape == xs.shape
-        with jax.enable_x64(True):
-            expected = fn.kernel.jitted([np.asarray(p) for p in fn.leaves], xs)
-        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
-
-
-def test_large_calls_with_several_inputs_dtypes_and_extra_dims():
-    x = np.random.default_rng(4).uniform(0.5, 3, (N_LARGE // 64, 64)).astype(np.float32)
-    got = jc.Function("x*y + x**2")(x, np.float32(2.0))
-    assert got.dtype == np.float32 and got.shape == x.shape
-    np.testing.assert_allclose(np.asarray(got), x * 2 + x**2, rtol=1e-6)
-    grad = jc.gradient("x*y")(x, x.astype(np.float64))  # float64 promotes; the copy is aligned
-    assert grad.shape == (*x.shape, 2) and grad.dtype == np.float64
-    np.testing.assert_array_equal(np.asarray(grad)[..., 0], x.astype(np.float64))
-    ints = jc.Function("x + 1")(np.arange(N_LARGE), dtype=F64)
-    np.testing.assert_array_equal(np.asarray(ints), np.arange(N_LARGE) + 1.0)
-
-
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the host-memory path is CPU-only")
-def test_large_call_that_cannot_fit_raises_up_front(monkeypatch):
-    monkeypatch.setattr(memory, "host_available", lambda: 1_000_000)
-    with pytest.raises(jc.ResourceError, match=r"the result \(274,489 points of float64\) "
-                                              r"\(host memory\) needs 2.1 MiB"):
-        jc.Function("2*x")(np.ones(N_LARGE), dtype=F64)
-
-
-def test_large_call_result_outlives_its_input():
-    xs = np.linspace(0, 1, N_LARGE)
-    got = jc.Function("2*x")(xs, dtype=F64)
-    del xs
-    np.testing.assert_array_equal(np.asarray(got)[[0, -1]], [0.0, 2.0])
-
-
-def test_large_results_are_never_overwritten_while_referenced():
-    xs = np.linspace(0.5, 3, N_LARGE)
-    d = jc.derivative("3*x**2 + 1", method="ad")
-    first = d(xs, dtype=F64)
-    view = np.asarray(first)  # a NumPy view alive, its jax.Array dropped
-    snapshot = view.copy()
-    del first
-    live = [d(xs * k, dtype=F64) for k in (2.0, 3.0, 4.0)]
-    np.testing.assert_array_equal(view, snapshot)
-    pointers = {a.unsafe_buffer_pointer() for a in live}
-    assert len(pointers) == 3  # three live results, three buffers
-    for k, got in zip((2.0, 3.0, 4.0), live, strict=True):
-        np.testing.assert_array_equal(np.asarray(got), 6 * (xs * k))
-
-
-def test_dropped_large_results_are_reused():
-    xs = np.linspace(0.5, 3, N_LARGE)
-    f = jc.Function("2*x")
-    pointers = set()
-    for _ in range(6):  # the loop `ys = f(xs)` alternates between a few buffers
-        ys = f(xs, dtype=F64)
-        pointers.add(ys.unsafe_buffer_pointer())
-    np.testing.assert_array_equal(np.asarray(ys), 2 * xs)
-    assert len(pointers) <= 3
-
-
-def test_misaligned_large_input_is_read_in_place():
-    raw = np.empty(N_LARGE + 8, np.float64)
-    start = next(i for i in range(8) if (raw[i:].ctypes.data % 64) == 16)
-    xs = raw[start : start + N_LARGE]
-    xs[:] = np.linspace(0.5, 3, N_LARGE)
-    view, before = hostcall._aligned_view(xs)
-    assert before == 2 and view.ctypes.data % 64 == 0  # 16 bytes early, on the boundary
-    assert view.ctypes.data == xs.ctypes.data - 16  # the same memory: not a copy
-    np.testing.assert_array_equal(np.asarray(jc.Function("x + 1")(xs, dtype=F64)), xs + 1)
 
 
 # -- CLI ----------------------------------------------------------------------------------------
@@ -467,7 +390,191 @@ def test_host_threads_do_not_change_results(monkeypatch, name, tmp_path):
     grid = jc.linspace(0.5, 30, 100_001)
     results = []
     for threads in (1, 3):
-        monkeypatch.setattr(_stream, "workers", lambda threads=threads: threads)
+        monkeypatch.setattr(_devices, "workers", lambda threads=threads: threads)
         out = None if name else tmp_path / f"t{threads}.npy"
         results.append(jc.evaluate(d, grid, reduce=name, out=out, dtype=F64, chunk_size=1024))
     np.testing.assert_array_equal(results[0], results[1])
+
+
+# -- issue 11: inside transforms, no silent materialization, smaller points ------------------------
+
+def test_grad_of_an_integral_fits_a_parameter():
+    # loss(a) = (integral_0^1 a*x**2 dx - 1)**2 = (a/3 - 1)**2: minimum at a = 3, where
+    # d loss / da = 2 (a/3 - 1) / 3 is 0; fitted by plain gradient steps through `evaluate`.
+    grid = jc.linspace(0, 1, 2001)
+
+    def loss(f):
+        return (jc.evaluate(f, grid, reduce="integral") - 1.0) ** 2
+
+    f = jc.Function("a*x**2", params={"a": 1.0})
+    slope = jax.grad(loss)(f).params["a"]
+    assert float(slope) == pytest.approx(2 * (1 / 3 - 1) / 3, rel=1e-5)
+    step = jax.jit(lambda f: jax.tree_util.tree_map(lambda p, g: p - 4.0 * g, f,
+                                                    jax.grad(loss)(f)))
+    for _ in range(60):
+        f = step(f)
+    assert float(f.params["a"]) == pytest.approx(3.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", REDUCES)
+def test_reductions_under_jit_match_the_streamed_ones(name):
+    grid = jc.mesh(jc.linspace(-1, 1, 21), jc.linspace(0, 2, 13))
+    streamed = jc.evaluate("x*exp(-x**2 - y) + y/3", grid, reduce=name, chunk_size=16)
+    with jax.enable_x64(True):
+        traced = jax.jit(lambda: jc.evaluate("x*exp(-x**2 - y) + y/3", grid, reduce=name))()
+    if name.startswith("arg"):
+        assert tuple(int(i) for i in traced) == streamed
+    else:
+        np.testing.assert_allclose(float(traced), float(streamed), rtol=1e-6)
+
+
+def test_vmap_over_params_and_traced_grid_arrays():
+    f = jc.Function("a*x", params={"a": 1.0})
+    stacked = jax.tree_util.tree_map(lambda p: jnp_stack(p), f)
+    sums = jax.vmap(lambda f: jc.evaluate(f, jc.linspace(0, 1, 11), reduce="sum"))(stacked)
+    np.testing.assert_allclose(sums, [0.0, 5.5, 11.0], rtol=1e-6)
+    xs = np.linspace(0, 1, 11, dtype=np.float32)
+    got = jax.jit(lambda x: jc.evaluate("x**2", x, reduce="integral"))(xs)
+    assert float(got) == pytest.approx(np.trapezoid(xs**2, xs), rel=1e-6)
+    lam = jax.jit(lambda a: jc.evaluate(lambda x: a * x, jc.linspace(0, 1, 5)))(2.0)
+    np.testing.assert_allclose(lam, [0.0, 0.5, 1.0, 1.5, 2.0])
+
+
+def jnp_stack(p):
+    return jax.numpy.stack([p * 0, p, p * 2])
+
+
+def test_a_grid_too_large_to_trace_is_an_input_error():
+    f = jc.Function("a*x**2", params={"a": 1.0})
+    with pytest.raises(jc.InputError, match=r"inside jax.jit/grad/vmap, `evaluate` computes the "
+                                            r"whole grid as one JAX array: 1,000,000,000,000 "
+                                            r"points need about .* call evaluate outside it"):
+        jax.grad(lambda f: jc.evaluate(f, jc.linspace(0, 1, 10**12), reduce="max"))(f)
+    with pytest.raises(jc.InputError, match=r"`out` cannot be filled inside jax.jit"):
+        jax.jit(lambda: jc.evaluate("x", jc.linspace(0, 1, 5), out=np.zeros(5)))()
+
+
+def test_calling_a_function_on_a_huge_lazy_grid_is_checked_first():
+    with pytest.raises(jc.ResourceError, match=r"1,000,000,000,000 points of a lazy grid as an "
+                                              r"array \(host memory\) needs .* stream them with "
+                                              r"jc.evaluate"):
+        jc.Function("x")(jc.linspace(0, 1, 10**12))
+    with pytest.raises(jc.ResourceError):
+        np.asarray(jc.arange(0, 1, 1e-13))
+    np.testing.assert_allclose(jc.Function("2*x")(jc.linspace(0, 1, 3)), [0.0, 1.0, 2.0])
+
+
+def test_mesh_argmax_returns_one_index_per_axis():
+    grid = jc.mesh(jc.linspace(-1, 1, 5), [0.5, 2.0, 1.0])
+    X, Y = np.meshgrid(np.linspace(-1, 1, 5), [0.5, 2.0, 1.0], indexing="ij")
+    values = -(X - 0.5) ** 2 * Y
+    index = jc.evaluate("-(x - 0.5)**2*y", grid, reduce="argmin", dtype=F64)
+    assert index == np.unravel_index(np.argmin(values), values.shape) == (0, 1)
+    assert grid.point(index) == (-1.0, 2.0) == grid.point(int(np.argmin(values)))
+    arrays = (np.ones((4, 1)), np.arange(3.0)[None, :])
+    assert jc.evaluate("x*y", arrays, reduce="argmax") == (0, 2)  # N-D arrays too
+    assert jc.evaluate("x", jc.linspace(0, 1, 9), reduce="argmax") == 8  # 1-D: an int
+
+
+def test_resource_error_states_its_margin(monkeypatch):
+    monkeypatch.setattr(memory, "host_available", lambda: 10 * 2**30)
+    with pytest.raises(jc.ResourceError, match=r"needs 9.3 GiB but only 10.0 GiB is available "
+                                              r"and one run may use 80% of it \(8.0 GiB\)"):
+        jc.evaluate("x", jc.linspace(0, 1, 10**9 + 10**7 * 25), dtype=F64)
+
+
+def test_arity_message_names_one_axis_per_variable():
+    with pytest.raises(jc.InputError, match=r"give one axis per variable$"):
+        jc.evaluate("x*y", jc.linspace(0, 1, 5))
+    with pytest.raises(jc.InputError, match=r"give one array per variable$"):
+        jc.evaluate("x*y", np.ones(3))
+
+
+def test_argmin_over_blocks_of_minus_infinity_is_quiet():
+    # every block's minimum is -inf: combining them once computed -inf - -inf (a RuntimeWarning,
+    # an error under this suite's filterwarnings)
+    grid = jc.linspace(0, 0.9, 5000)
+    assert jc.evaluate(lambda x: np.full_like(x, -np.inf), grid, reduce="argmin",
+                       chunk_size=64) == 0
+    assert jc.evaluate("-1/(x - x + floor(x))", grid, reduce="argmin", chunk_size=64) == 0
+
+
+# -- issue 14: counts, files, dtypes, constants, broadcasts, byte order ---------------------------
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: jc.linspace(0, 1, 1e30), r"`num` asks for 1e\+30 points; a grid holds at most 2"),
+    (lambda: jc.linspace(0, 1, 10**19), r"`num` asks for 1e\+19 points"),
+    (lambda: jc.arange(0, 1, 1e-20), r"arange\(0.0, 1.0, 1e-20\) asks for 1e\+20 points"),
+    (lambda: jc.arange(-1e308, 1e308, 1e-300), r"has too many points; use a larger `step`"),
+    (lambda: jc.mesh(jc.linspace(0, 1, 2**30), jc.linspace(0, 1, 2**30)),
+     r"a mesh of shape \(1073741824, 1073741824\) asks for 1.15e\+18 points"),
+])
+def test_huge_counts_are_input_errors(call, message):
+    with pytest.raises(jc.InputError, match=message):
+        call()
+
+
+def test_out_array_of_another_dtype_is_refused():
+    grid = jc.linspace(0, 1, 5)
+    with pytest.raises(jc.InputError, match=r"`out` has dtype int32 but the values are float32; "
+                                            r"pass an array of float32"):
+        jc.evaluate("1.7*x", grid, out=np.zeros(5, np.int32))
+    with pytest.raises(jc.InputError, match=r"`out` has dtype float32 but the values are float64"):
+        jc.evaluate("1.7*x", grid, out=np.zeros(5, np.float32), dtype=F64)
+    out = np.zeros(5, np.float64)  # a float `out` sets the working dtype
+    assert jc.evaluate("1.7*x", grid, out=out) is out
+    np.testing.assert_allclose(out, 1.7 * np.linspace(0, 1, 5), rtol=1e-15)
+
+
+@pytest.mark.parametrize("size", [1.5, 0, -3, True, "64"])
+def test_bad_chunk_sizes_are_input_errors(size):
+    with pytest.raises(jc.InputError, match=r"`chunk_size` must be a whole number >= 1"):
+        jc.evaluate("x", jc.linspace(0, 1, 5), chunk_size=size)
+
+
+def test_constants_evaluate_over_grids():
+    assert jc.evaluate("5", jc.linspace(0, 1, 4)).tolist() == [5.0] * 4
+    grid = jc.mesh(jc.linspace(0, 1, 3), [1.0, 2.0])
+    got = jc.evaluate("5", grid, dtype=F64)
+    assert got.shape == (3, 2) and got.dtype == np.float64 and (got == 5).all()
+    assert jc.evaluate("2", grid, reduce="sum") == 12.0
+    assert jc.evaluate("pi", jc.linspace(0, 2, 3), reduce="integral", dtype=F64) == 2 * np.pi
+    assert jc.evaluate(jc.Function("a", params={"a": 3.0}), np.ones((2, 3))).shape == (2, 3)
+
+
+def test_big_endian_arrays_are_read_natively():
+    x = np.linspace(0.5, 3, 777).astype(">f8")
+    np.testing.assert_allclose(jc.evaluate("log(x)", x), np.log(x.astype(np.float64)),
+                               rtol=1e-15)
+    assert jc.evaluate("log(x)", x, reduce="max") == np.log(3.0)
+    grid = jc.mesh(np.array([1.0, 2.0], ">f4"), jc.linspace(0, 1, 3))
+    assert jc.evaluate("x*y", grid, reduce="sum") == 4.5
+
+
+def test_broadcast_arrays_are_walked_lazily():
+    x, y = np.arange(40.0)[:, None], np.linspace(0, 1, 70)[None, :]
+    got = jc.evaluate("x*y", (x, y), dtype=F64, chunk_size=64)
+    np.testing.assert_allclose(got, x * y, rtol=1e-15)
+    assert jc.evaluate("x*y", (x, y), reduce="argmax", chunk_size=64) == (39, 69)
+    points = jc._grid.grids.as_grid((x, y))
+    assert points.arrays[0].shape == (40, 1)  # kept as given, not copied to (40, 70)
+    for lo, hi in [(0, 2800), (5, 6), (69, 141), (100, 2799), (70, 140)]:
+        np.testing.assert_array_equal(points.flat(lo, hi)[0], np.broadcast_to(x, (40, 70))
+                                      .reshape(-1)[lo:hi])
+
+
+@pytest.mark.slow
+def test_reduction_over_broadcast_inputs_stays_small():
+    # 4000 x 70000 = 2.8e8 points: full-size float64 inputs would be 2.2 GB each
+    script = ("import resource, numpy as np, jaxcalc as jc\n"
+              "v = jc.evaluate('x*y', (np.ones((4000, 1)), np.ones((1, 70000))), reduce='max')\n"
+              "print(float(v), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    value, peak_kib = done.stdout.split()
+    assert float(value) == 1.0
+    assert int(peak_kib) < 1_500_000  # < 1.5 GB peak RSS (JAX itself takes ~0.3-0.5 GB)

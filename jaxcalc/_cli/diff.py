@@ -1,18 +1,30 @@
-"""``jaxcalc diff EXPR [--wrt x] [--order n] [--at V ...]``: the exact derivative and its values."""
+"""``jaxcalc diff EXPR [EXPR ...] [--wrt x] [--order n] [--jacobian] [--at V ...]``: exact
+derivatives and their values.
+
+One expression: its derivative (``--wrt``, ``--order``). Several expressions with
+``--jacobian``: the Jacobian matrix of the vector-valued formula, one row per expression.
+"""
 
 from __future__ import annotations
 
-from .._core.derive import _as_function
+import numpy as np
+
+from .._core.derive import derivative, jacobian
 from .._core.errors import InputError
-from .._core.function import pick_variable
+from .._core.function import Function, as_function
+from .._core.symbolic import pick_variable
 from . import common
 
 
 def register(subparsers):
-    parser = subparsers.add_parser("diff", help="differentiate an expression")
-    common.add_expression(parser)
+    parser = subparsers.add_parser("diff", help="differentiate an expression (or a Jacobian)")
+    parser.add_argument("expression", nargs="+",
+                        help='a formula such as "x**3 - 1/x" (^ also means power); several '
+                             "with --jacobian")
     parser.add_argument("--wrt", help="the variable (needed when there are several)")
     parser.add_argument("--order", type=int, default=1, help="derivative order (default 1)")
+    parser.add_argument("--jacobian", action="store_true",
+                        help="the Jacobian of the expressions, one row each, over all variables")
     parser.add_argument(
         "--at", nargs="+", metavar="V",
         help="points to evaluate at: numbers for one variable, or x=1,y=2 per point",
@@ -40,29 +52,45 @@ def _points(specs, variables):
 
 
 def handle(args):
-    f = common.function(args)
+    if args.jacobian:
+        return _jacobian(args)
+    if len(args.expression) > 1:
+        raise InputError("several expressions need --jacobian (or differentiate one at a time)")
+    (text,) = args.expression
+    f = Function(text)
     if args.wrt is None and len(f.variables) > 1:
-        raise InputError(
-            f"`{args.expression}` has variables {', '.join(f.variables)}: choose one with --wrt"
-        )
-    f = _as_function(f, args.wrt)  # a constant is a function of --wrt (default x)
+        raise InputError(f"`{text}` has variables {', '.join(f.variables)}: choose one with --wrt")
+    f = as_function(f, args.wrt)  # a constant is a function of --wrt (default x)
     wrt = pick_variable(f.variables, args.wrt)
-    exact = f.diff(wrt, args.order)
-    payload = {
-        "expression": args.expression,
-        "variable": wrt,
-        "order": args.order,
-        "derivative": str(exact.expr),
-    }
-    lines = [str(exact.expr)]
+    exact = derivative(f, wrt, args.order, method="symbolic")
+    payload = {"expression": text, "variable": wrt, "order": args.order,
+               "derivative": str(exact.expr)}
+    return _evaluated(args, f, exact, payload, str(exact.expr), common.show)
+
+
+def _jacobian(args):
+    if args.wrt is not None or args.order != 1:
+        raise InputError("--jacobian takes all first derivatives: drop --wrt and --order")
+    f = as_function(Function(args.expression))
+    exact = Function(jacobian(f).expr, f.variables)  # the printed matrix, lowered
+    rows = [[str(entry) for entry in row] for row in exact.expr.tolist()]
+    payload = {"expressions": list(args.expression), "variables": list(f.variables),
+               "jacobian": rows}
+    text = "\n".join("[" + ", ".join(row) + "]" for row in rows)
+    return _evaluated(args, f, exact, payload, text, str)
+
+
+def _evaluated(args, f, exact, payload, text, show):
+    """Add the values of ``exact`` at the ``--at`` points to ``payload`` and ``text``."""
+    lines = [text]
     if args.at:
         points = _points(args.at, f.variables)
-        values = common.floats(exact(*points, dtype=common.DTYPE))  # the printed derivative
+        values = np.asarray(exact(*points, dtype=common.DTYPE), np.float64).tolist()
         rows = [list(p) for p in zip(*points, strict=True)]
         payload["at"] = points[0] if len(points) == 1 else rows
         payload["values"] = values
         for row, value in zip(rows, values, strict=True):
-            pairs = zip(f.variables, row, strict=True)
-            where = ", ".join(f"{v} = {common.show(p)}" for v, p in pairs)
-            lines.append(f"at {where}: {common.show(value)}")
+            where = ", ".join(f"{v} = {common.show(p)}"
+                              for v, p in zip(f.variables, row, strict=True))
+            lines.append(f"at {where}: {show(value)}")
     return payload, "\n".join(lines)

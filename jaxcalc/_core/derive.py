@@ -1,16 +1,25 @@
-"""Derivatives by automatic differentiation: n-th order, gradient, Hessian.
+"""Derivatives as Functions: any order, any method, gradients, Jacobians and Hessians.
 
-Every Function is elementwise, so one forward-mode pass (``jax.jvp`` with a tangent of ones)
-gives the derivative at every grid point at once, fused with the function itself; orders of
-3 and more use Taylor mode (``jax.experimental.jet``) where it has rules for every primitive,
-nested ``jvp`` otherwise. Wherever f is not finite the derivative is NaN (d/dx log(x) at -1
-is NaN, not -1). The symbolic twin is :meth:`Function.diff`; both follow the same conventions
-at kinks (see ``_lower``) and agree.
+Every result is a :class:`~jaxcalc.Function` with the signature and params of the function it
+came from, so derivatives compose (``derivative(derivative(f))`` is ``derivative(f, n=2)``),
+plot, stream over grids and train like f itself. Wherever f is not finite the derivative is NaN
+(d/dx log(x) at -1 is NaN, not -1); AD and symbolic paths share the conventions at kinks (see
+``_core.registry``) and agree.
+
+Methods: ``"ad"`` is forward mode (``jax.jvp`` with a tangent of ones: every point at once,
+fused with f) for orders 1–2 and Taylor mode (``jax.experimental.jet``) from order 3; gradients
+use one reverse pass (``jax.vjp``), whatever the number of variables. ``"symbolic"`` lowers
+SymPy's derivative (bounded, see ``_core.symbolic``). ``"auto"`` chooses once per (formula,
+variable, order), without running SymPy where AD serves: AD up to order 2 and wherever Taylor
+mode has a rule for every function; above that, the symbolic path while it stays small, and
+nested forward passes up to order 8; anything else is refused up front with the reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Sequence
 
 import jax
@@ -19,10 +28,129 @@ import sympy
 from jax.experimental import jet
 
 from . import execute as _execute
-from .errors import InputError, ResourceError
-from .function import ExpressionKernel, Function, check_order, pick_variable
+from .errors import InputError, ResourceError, UnsupportedFunctionError
+from .function import ExpressionKernel, Function, as_function, symbol
+from .parse import DEFAULT_LIMITS, ParseLimits
+from .registry import Registry, check_symbolic
+from .symbolic import MAX_NODES, check_order, pick_variable, short, symbolic_derivative
 
 _METHODS = ("auto", "ad", "symbolic")
+
+#: Highest order computed by nested jvp (when Taylor mode lacks a rule, e.g. for ``tan``): each
+#: nesting doubles the traced program, so order 10 already takes seconds to compile.
+MAX_NESTED_ORDER = 8
+
+#: Largest symbolic derivative ``auto`` accepts above order 2 before it prefers Taylor mode
+#: (SymPy nodes; lowering and compiling more takes longer than Taylor mode's program).
+AUTO_SYMBOLIC_NODES = 2_000
+
+#: Most forward/reverse passes one derivative program may trace (a Hessian of n variables
+#: traces n): beyond it compiling takes minutes, so it is refused up front.
+MAX_PASSES = 64
+
+
+# -- kernels ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Derived(_execute.Kernel):
+    """A kernel computed from ``base``: same inputs, params, registry and domain."""
+
+    base: _execute.Kernel
+
+    @property
+    def n_inputs(self) -> int:
+        return self.base.n_inputs
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return self.base.variables
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self.base.param_names
+
+    @property
+    def registry(self) -> Registry:
+        return self.base.registry
+
+    def guard_exprs(self) -> tuple[sympy.Expr, ...]:
+        return self.base.guard_exprs()
+
+    def substitute(self, values):
+        return dataclasses.replace(self, base=self.base.substitute(values))
+
+    def _fn(self, leaves):
+        return lambda *xs: self.base.raw(leaves, *xs)
+
+
+@dataclasses.dataclass(frozen=True)
+class DerivativeKernel(_Derived):
+    """∂ⁿ base / ∂ x_index ⁿ by forward mode (``taylor``: Taylor mode from order 3)."""
+
+    index: int
+    n: int
+    taylor: bool = True
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.base.shape
+
+    def raw(self, leaves, *xs):
+        fn = self._fn(leaves)
+        return _finite_where(fn(*xs), nth_partial(fn, xs, self.index, self.n, self.taylor),
+                             self.shape)
+
+    def symbolic(self) -> sympy.Basic:
+        return symbolic_derivative(self.base.symbolic(), symbol(self.variables[self.index]),
+                                   self.n)
+
+    def label(self) -> str:
+        var = self.variables[self.index]
+        return f"Derivative({self.base.label()}, {var if self.n == 1 else (var, self.n)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class JacobianKernel(_Derived):
+    """All first (``order=1``: gradient, Jacobian) or second (``order=2``: Hessian) partial
+    derivatives, as trailing axes of length n_variables."""
+
+    order: int = 1
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.base.shape + (self.n_inputs,) * self.order
+
+    def raw(self, leaves, *xs):
+        fn = self._fn(leaves)
+        xs = tuple(jnp.broadcast_arrays(*xs))
+        first = functools.partial(_jacobian, fn, self.base.shape)
+        if self.order == 1:
+            return _finite_where(fn(*xs), first(*xs), self.base.shape)
+        rows = [_directional(first, j)(*xs) for j in range(len(xs))]
+        return _finite_where(fn(*xs), jnp.stack(rows, axis=-1), self.base.shape)
+
+    def symbolic(self) -> sympy.Basic:
+        symbols = [symbol(v) for v in self.variables]
+        entries = _entries(self.base.symbolic())
+        for _ in range(self.order):
+            entries = [symbolic_derivative(e, [s], 1) for e in entries for s in symbols]
+        return sympy.ImmutableDenseNDimArray(entries, self.shape)
+
+    def label(self) -> str:
+        what = "gradient" if not self.base.shape and self.order == 1 else \
+            ("jacobian" if self.order == 1 else "hessian")
+        return f"{what}({self.base.label()})"
+
+
+def _entries(expr: sympy.Basic) -> list[sympy.Expr]:
+    return expr.reshape(len(expr)).tolist() if isinstance(expr, sympy.NDimArray) else [expr]
+
+
+def _finite_where(value: jax.Array, result: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """``result`` where every value of the base is finite, else NaN. ``value`` has the base's
+    per-point ``shape`` trailing; ``result`` may have more trailing axes."""
+    finite = jnp.isfinite(value)
+    extra = result.ndim - finite.ndim
+    return jnp.where(finite.reshape(finite.shape + (1,) * extra), result, jnp.nan)
 
 
 def _unit_tangents(xs: Sequence[jax.Array], index: int) -> tuple[jax.Array, ...]:
@@ -34,6 +162,20 @@ def _directional(fn, index: int):
     return lambda *xs: jax.jvp(fn, xs, _unit_tangents(xs, index))[1]
 
 
+def _jacobian(fn, shape: tuple[int, ...], *xs):
+    """All first partials of elementwise ``fn`` (per-point output ``shape``) at broadcast
+    ``xs``, as a trailing axis: reverse mode (one pass per output) when there are fewer
+    outputs than inputs, else forward mode (one pass per input)."""
+    outputs = math.prod(shape)
+    if outputs >= len(xs):
+        return jnp.stack([_directional(fn, i)(*xs) for i in range(len(xs))], axis=-1)
+    value, pullback = jax.vjp(fn, *xs)
+    flat = jnp.zeros(xs[0].shape + (outputs,), value.dtype)
+    rows = [jnp.stack(pullback(flat.at[..., k].set(1).reshape(value.shape)), axis=-1)
+            for k in range(outputs)]
+    return jnp.stack(rows, axis=-2).reshape(value.shape + (len(xs),))
+
+
 def _nth_by_jet(fn, xs, index: int, n: int) -> jax.Array:
     def along(t):  # fn restricted to the line x + t·e_index
         return fn(*(x + t if i == index else x for i, x in enumerate(xs)))
@@ -43,190 +185,190 @@ def _nth_by_jet(fn, xs, index: int, n: int) -> jax.Array:
     return jet.jet(along, (zero,), (series,))[1][-1]
 
 
-#: Highest order computed by nested jvp (when Taylor mode lacks a rule, e.g. for ``tan``): each
-#: nesting doubles the traced program, so order 10 already takes seconds to compile.
-MAX_NESTED_ORDER = 8
-
-
-def nth_partial(fn, xs: Sequence[jax.Array], index: int, n: int) -> jax.Array:
-    """∂ⁿfn/∂x_indexⁿ at ``xs`` (elementwise ``fn``); Taylor mode for n ≥ 3 when possible."""
-    if n >= 3:
+def nth_partial(fn, xs: Sequence[jax.Array], index: int, n: int, taylor: bool = True):
+    """∂ⁿfn/∂x_indexⁿ at ``xs`` (elementwise ``fn``); Taylor mode for n ≥ 3 when ``taylor``."""
+    if n >= 3 and taylor:
         try:
             return _nth_by_jet(fn, xs, index, n)
-        except (KeyError, NotImplementedError):  # a primitive without a jet rule
+        except (KeyError, NotImplementedError):  # a primitive without a jet rule after all
             if n > MAX_NESTED_ORDER:
-                raise ResourceError(
-                    f"an order-{n} AD derivative of this expression needs {n} nested forward "
-                    "passes (one of its functions has no Taylor-mode rule), whose cost doubles "
-                    f"with each order; use method='symbolic' or an order <= {MAX_NESTED_ORDER}"
-                ) from None
+                raise ResourceError(f"Taylor mode has no rule for a function in this formula, "
+                                    f"and nested forward passes stop at order "
+                                    f"{MAX_NESTED_ORDER}; use method='symbolic'") from None
     for _ in range(n):
         fn = _directional(fn, index)
     return fn(*xs)
 
 
-def _finite_where(value: jax.Array, result: jax.Array) -> jax.Array:
-    mask = jnp.isfinite(value)
-    return jnp.where(mask.reshape(mask.shape + (1,) * (result.ndim - mask.ndim)), result, jnp.nan)
+# -- choosing a method -----------------------------------------------------------------------
+@functools.lru_cache(maxsize=512)
+def has_taylor_rules(kernel) -> bool:
+    """Whether Taylor mode has a rule for every function ``kernel`` computes (registry)."""
+    registry = kernel.registry
+    for expr in _root(kernel).exprs:
+        for node in sympy.preorder_traversal(expr):
+            entry = registry.for_head(type(node)) if isinstance(node, sympy.Function) else None
+            if entry is not None and not entry.taylor:
+                return False
+    return True
 
 
-@dataclasses.dataclass(frozen=True)
-class DerivativeKernel(_execute.Kernel):
-    base: ExpressionKernel
-    index: int
-    n: int
-
-    @property
-    def n_inputs(self) -> int:
-        return self.base.n_inputs
-
-    def raw(self, leaves, *xs):
-        fn = lambda *z: self.base.raw(leaves, *z)  # noqa: E731
-        return _finite_where(fn(*xs), nth_partial(fn, xs, self.index, self.n))
+@functools.lru_cache(maxsize=512)
+def _symbolic_kernel(kernel, index: int, n: int, max_nodes: int = MAX_NODES) -> ExpressionKernel:
+    """The symbolic ``n``-th derivative of ``kernel`` along variable ``index``, as a kernel
+    NaN wherever ``kernel``'s function is not finite."""
+    derived = symbolic_derivative(kernel.symbolic(), symbol(kernel.variables[index]), n,
+                                  max_nodes=max_nodes)
+    return dataclasses.replace(_root(kernel), exprs=tuple(_entries(derived)), shape=kernel.shape,
+                               guards=kernel.guard_exprs(), param_names=kernel.param_names)
 
 
-@dataclasses.dataclass(frozen=True)
-class GradientKernel(_execute.Kernel):
-    base: ExpressionKernel
-    second_order: bool = False
-
-    @property
-    def n_inputs(self) -> int:
-        return self.base.n_inputs
-
-    def raw(self, leaves, *xs):
-        fn = lambda *z: self.base.raw(leaves, *z)  # noqa: E731
-        xs = jnp.broadcast_arrays(*xs)
-        count = len(xs)
-        firsts = [_directional(fn, i) for i in range(count)]
-        if not self.second_order:
-            return _finite_where(fn(*xs), jnp.stack([g(*xs) for g in firsts], axis=-1))
-        entries = {}
-        for i in range(count):
-            for j in range(i, count):
-                entries[i, j] = entries[j, i] = _directional(firsts[i], j)(*xs)
-        rows = [jnp.stack([entries[i, j] for j in range(count)], axis=-1) for i in range(count)]
-        return _finite_where(fn(*xs), jnp.stack(rows, axis=-2))
+@functools.lru_cache(maxsize=512)
+def _auto(kernel, index: int, n: int):
+    """The kernel ``auto`` uses for the n-th derivative (chosen once per kernel, index, n)."""
+    taylor = has_taylor_rules(kernel)
+    if n <= 2 or taylor:
+        exact = None
+        if n >= 3 and _nodes(kernel) <= AUTO_SYMBOLIC_NODES:  # small: SymPy's is cheapest
+            exact = _try_symbolic(kernel, index, n, AUTO_SYMBOLIC_NODES)
+        return exact or _ad_kernel(kernel, index, n, taylor)
+    exact = _try_symbolic(kernel, index, n, MAX_NODES)
+    if exact is not None:
+        return exact
+    if n <= MAX_NESTED_ORDER:
+        return _ad_kernel(kernel, index, n, taylor)
+    raise ResourceError(
+        f"no exact path computes the order-{n} derivative of `{short(kernel.label())}` in "
+        f"reasonable time: SymPy's derivative outgrows {MAX_NODES} nodes, and Taylor mode has no rule for "
+        f"one of its functions (nested forward passes stop at order {MAX_NESTED_ORDER})"
+    )
 
 
-@jax.tree_util.register_pytree_node_class
-class Derived:
-    """A callable derived from a Function (derivative, gradient, Hessian): same inputs,
-    same params (its pytree leaves), evaluated like the Function itself."""
-
-    def __init__(self, kernel: _execute.Kernel, leaves: Sequence[object], description: str):
-        self.kernel = kernel
-        self.leaves = tuple(leaves)
-        self.description = description
-
-    def __call__(self, *xs, dtype=None) -> jax.Array:
-        return _execute.call(self.kernel, self.leaves, xs, dtype, name=self.description)
-
-    def tree_flatten(self):
-        return self.leaves, (self.kernel, self.description)
-
-    @classmethod
-    def tree_unflatten(cls, aux, leaves):
-        return cls(aux[0], leaves, aux[1])
-
-    def __repr__(self) -> str:
-        return f"<{self.description}>"
+def _root(kernel) -> ExpressionKernel:
+    while isinstance(kernel, _Derived):
+        kernel = kernel.base
+    return kernel
 
 
-def _as_function(f, wrt: str | None = None) -> Function:
-    """``f`` as a Function; a constant becomes a function of ``wrt`` (default x), so that its
-    derivatives, gradient and tangent exist (0, on the grid's shape)."""
-    f = f if isinstance(f, Function) else Function(f)
-    if not f.variables:
-        f = Function(f.expr, (wrt or "x",), params=f.params)
-    return f
+def _nodes(kernel) -> int:
+    return sum(1 for e in _root(kernel).exprs for _ in sympy.preorder_traversal(e))
 
 
-_CHEAP_OPS = ("ADD", "SUB", "MUL", "NEG")
-
-
-def _cost(expr: sympy.Expr) -> int:
-    """Work per point after sharing subexpressions: +,-,* cost 1, /,** 4, functions 16."""
-    shared, reduced = sympy.cse(expr)
-    total = 0
-    for part in [e for _, e in shared] + list(reduced):
-        for term in sympy.Add.make_args(sympy.count_ops(part, visual=True)):
-            count, op = term.as_coeff_Mul()
-            if op != 0:
-                total += int(count) * (1 if str(op) in _CHEAP_OPS else 4 if str(op) in
-                                       ("DIV", "POW") else 16)
-    return total
-
-
-def _symbolic_if_faster(f: Function, wrt: str, n: int) -> Function | None:
-    """SymPy's derivative when it is the faster exact path, else None (use AD).
-
-    Model: AD's n-th order pass costs about (n + 1) times f; the lowered symbolic derivative
-    costs its own :func:`_cost`. Measured (bench/bench_grid.py, CPU, 10^6-10^7 points): symbolic
-    as fast or faster on f1..f5 (f4' 1.3x, f5'' 2.4x), AD faster on a product of 30 sines (1.2x),
-    where the derivative swells to 2.8x the cost of f. Orders above 2 use AD (Taylor mode).
-    """
-    if not 1 <= n <= 2:
+def _try_symbolic(kernel, index: int, n: int, max_nodes: int) -> ExpressionKernel | None:
+    """The symbolic kernel, or None where SymPy cannot (a JAX-callable user function) or its
+    derivative outgrows ``max_nodes``."""
+    try:
+        for expr in _root(kernel).exprs:
+            check_symbolic(expr, kernel.registry)
+        return _symbolic_kernel(kernel, index, n, max_nodes)
+    except (ResourceError, UnsupportedFunctionError):
         return None
-    exact = f.diff(wrt, n)
-    return exact if _cost(exact.expr) <= (n + 1) * _cost(f.expr) + 16 else None
 
 
-def derivative(f, wrt: str | None = None, n: int = 1, *, method: str = "auto") -> Derived:
-    """The ``n``-th derivative of ``f`` with respect to ``wrt``, as a callable with f's signature.
+def _ad_kernel(kernel, index: int, n: int, taylor: bool) -> DerivativeKernel:
+    if isinstance(kernel, DerivativeKernel) and kernel.index == index:  # d(dᵏf) = dᵏ⁺¹f
+        n, kernel = n + kernel.n, kernel.base
+    if n >= 3 and not taylor and n > MAX_NESTED_ORDER:
+        raise ResourceError(
+            f"an order-{n} AD derivative of `{short(kernel.label())}` needs {n} nested forward "
+            "passes (one of its functions has no Taylor-mode rule), whose cost doubles with each "
+            f"order; use method='symbolic' or an order <= {MAX_NESTED_ORDER}"
+        )
+    return DerivativeKernel(kernel, index, n, taylor)
+
+
+# -- the public functions ----------------------------------------------------------------------
+def derivative(f, wrt: str | None = None, n: int = 1, *, method: str = "auto",
+               limits: ParseLimits = DEFAULT_LIMITS) -> Function:
+    """The ``n``-th derivative of ``f`` with respect to ``wrt``: a Function with f's signature.
 
     Args:
-        f: a :class:`Function`, or text / SymPy expression to build one.
+        f: a :class:`Function` (any: a derivative, a gradient, a vector-valued formula), or
+            text / SymPy expression to build one.
         wrt: the variable; may be omitted when f has exactly one.
-        n: the order (0 gives f itself, NaN-masked like every derivative).
-        method: ``"ad"`` (forward-mode autodiff, fused with f), ``"symbolic"`` (SymPy's
-            derivative, lowered with shared subexpressions), or ``"auto"`` (the default: the
-            symbolic one where it stays small, which measured as fast or faster, else AD).
-            All are exact and agree; ``description`` names the one used.
+        n: the order (0 gives f itself, NaN where it is not finite).
+        method: ``"ad"`` (forward mode fused with f; Taylor mode from order 3),
+            ``"symbolic"`` (SymPy's derivative, lowered), or ``"auto"`` (the default: AD where
+            it has rules, chosen once per formula, variable and order without running SymPy;
+            the symbolic path for high orders of functions Taylor mode lacks, such as tan).
+            All are exact and agree.
+        limits: parsing limits when ``f`` is text (:class:`~jaxcalc.ParseLimits`).
 
     Example:
         >>> import jaxcalc as jc
         >>> d = jc.derivative("x**3 - 1/x")
         >>> [float(v) for v in d(jnp.array([1.0, 2.0]))]
         [4.0, 12.25]
+        >>> float(jc.derivative(d)(2.0)), float(jc.derivative("x**3 - 1/x", n=2)(2.0))
+        (11.75, 11.75)
     """
-    f = _as_function(f, wrt)
+    f = as_function(f, wrt, limits)
     wrt = pick_variable(f.variables, wrt)
     n = check_order(n)
     if method not in _METHODS:
         raise InputError(f"`method` must be one of {_METHODS}, got {method!r}")
-    exact = None
+    index = f.variables.index(wrt)
     if method == "symbolic":
-        exact = f.diff(wrt, n)
-    elif method == "auto":
-        exact = _symbolic_if_faster(f, wrt, n)
-        method = "auto: ad" if exact is None else "auto: symbolic"
-    description = f"derivative of {f.expr} (wrt {wrt}, order {n}, {method})"
-    if exact is not None:
-        return Derived(exact.kernel, f.leaves, description)
-    kernel = DerivativeKernel(f.kernel, f.variables.index(wrt), n)
-    return Derived(kernel, f.leaves, description)
+        for expr in _root(f.kernel).exprs:
+            check_symbolic(expr, f.kernel.registry)
+        kernel = _symbolic_kernel(f.kernel, index, n)
+    elif method == "ad":
+        kernel = _ad_kernel(f.kernel, index, n, has_taylor_rules(f.kernel))
+    else:
+        kernel = _auto(f.kernel, index, n)
+    return Function.from_kernel(kernel, f.leaves)
 
 
-def gradient(f) -> Derived:
-    """∇f elementwise: ``gradient(f)(x, y)`` has shape ``(..., n_variables)``.
+def _all_partials(f, order: int, limits: ParseLimits) -> Function:
+    f = as_function(f, limits=limits)
+    passes = f.kernel.n_inputs ** (order - 1) * max(1, min(len(f.variables), _size(f.shape)))
+    if passes > MAX_PASSES:
+        raise ResourceError(
+            f"this derivative of `{short(f.kernel.label())}` traces about {passes} passes over the "
+            f"formula (the limit is {MAX_PASSES}); differentiate fewer variables at a time "
+            "with jc.derivative(f, wrt=...)"
+        )
+    return Function.from_kernel(JacobianKernel(f.kernel, order), f.leaves)
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    size = 1
+    for s in shape:
+        size *= s
+    return size
+
+
+def gradient(f, *, limits: ParseLimits = DEFAULT_LIMITS) -> Function:
+    """∇f elementwise: ``gradient(f)(x, y)`` has shape ``(..., n_variables)`` (one reverse
+    pass, whatever the number of variables).
 
     Example:
         >>> import jaxcalc as jc
         >>> jc.gradient("x**2 * y")(3.0, 2.0).tolist()
         [12.0, 9.0]
     """
-    f = _as_function(f)
-    return Derived(GradientKernel(f.kernel), f.leaves, f"gradient of {f.expr}")
+    return _all_partials(f, 1, limits)
 
 
-def hessian(f) -> Derived:
-    """The Hessian elementwise: shape ``(..., n_variables, n_variables)``, symmetric.
+def jacobian(f, *, limits: ParseLimits = DEFAULT_LIMITS) -> Function:
+    """The Jacobian elementwise: shape ``(..., m, n_variables)`` for m formulas (a scalar
+    formula gives its gradient).
+
+    Example:
+        >>> import jaxcalc as jc
+        >>> jc.jacobian(["x*y", "sin(x) + y"])(0.0, 2.0).tolist()
+        [[2.0, 0.0], [1.0, 1.0]]
+    """
+    return _all_partials(f, 1, limits)
+
+
+def hessian(f, *, limits: ParseLimits = DEFAULT_LIMITS) -> Function:
+    """The Hessian elementwise: shape ``(..., n_variables, n_variables)``, symmetric (for m
+    formulas, ``(..., m, n, n)``).
 
     Example:
         >>> import jaxcalc as jc
         >>> jc.hessian("x**2 * y")(3.0, 2.0).tolist()
         [[4.0, 6.0], [6.0, 0.0]]
     """
-    f = _as_function(f)
-    return Derived(GradientKernel(f.kernel, second_order=True), f.leaves, f"Hessian of {f.expr}")
+    return _all_partials(f, 2, limits)

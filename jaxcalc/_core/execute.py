@@ -1,32 +1,62 @@
-"""How a compiled elementwise kernel meets user arrays: dtype, precision scope, dispatch.
+"""How a compiled kernel meets user arrays: dtype, precision, one plan per call signature.
 
-Every jaxcalc callable (a :class:`~jaxcalc.Function`, a derivative, a gradient, ...) is a
-:class:`Kernel` (the static, hashable part: what to compute) plus its param leaves. This
-module owns the one path from user inputs to results:
+Every jaxcalc callable is a :class:`Kernel` (the static, hashable part: what to compute) and its
+param leaves. :func:`call` is the one path from user inputs to results:
 
-* the working dtype is ``dtype=`` when given, else that of the floating array inputs, else
-  JAX's default float; float64 is computed inside JAX's scoped x64 context, never by
-  flipping the global flag, and a float64 request the backend cannot honour is an error;
-* outside a JAX trace the kernel runs jit-compiled (one compilation per shape and dtype);
-  inside one (``jax.jit``/``grad``/``vmap`` of user code) it is simply traced, under JAX's
-  precision rule: NumPy float64 inputs compute in float32 unless the trace runs inside
-  ``with jax.enable_x64(True):``, and an explicit ``dtype="float64"`` there is an error.
+* **Numbers in, numbers out.** The working dtype is ``dtype=`` when given, else the promoted
+  float dtype of the array inputs (NumPy or JAX arrays keep theirs), else float64: Python
+  numbers, lists and integer arrays are float64 (NumPy's rule), as in the CLI. float64 is
+  computed inside JAX's scoped x64 context, never by flipping the global flag; a float64
+  request the backend cannot honour is an error.
+* **Work once per signature, not per call.** The first call with a new signature (``dtype=``
+  and each input's and param's type, dtype and shape) does every check: arity, dtype, that the
+  inputs broadcast, that the result fits in memory (before anything is allocated); it picks the
+  route and keeps the plan in a bounded table shared by equal kernels. A later call with that
+  signature builds the key and runs the plan: one call of the kernel's jitted program (JAX's
+  own dispatch; one compile per shape and dtype), or for large CPU host inputs the blocked
+  route of :mod:`hostcall` (one compile for every size).
+* **Inside a JAX trace** (``jax.jit``/``grad``/``vmap`` of user code, traced inputs or
+  params) the kernel is simply traced, under JAX's precision rule: Python numbers are float64
+  only inside ``with jax.enable_x64(True):``, and an explicit ``dtype="float64"`` outside it is
+  an error. Concrete inputs are computed as they are outside any trace.
+* **out=** (opt-in buffer reuse): the result is written into a NumPy array the caller owns,
+  which is returned. Nothing else keeps a result: arrays belong to the caller alone.
+
+Example:
+    >>> import numpy as np
+    >>> from jaxcalc._core.function import Function
+    >>> f = Function("3*x**2 + 1")
+    >>> f(2.0).dtype, f(np.float32(2.0)).dtype  # a Python number is float64, NumPy's rule
+    (dtype('float64'), dtype('float32'))
+    >>> buffer = np.empty(3)
+    >>> f(np.arange(3.0), out=buffer) is buffer
+    True
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
-from collections.abc import Sequence
+import numbers
+import threading
+import weakref
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import hostcall
+from . import caches, hostcall, memory
 from .errors import InputError
 
 _FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
+_FLOAT64 = np.dtype("float64")
+
+#: Most call signatures (shapes, dtypes) planned per kernel; beyond it the table starts over.
+MAX_SIGNATURES = 256
+#: Most distinct kernels whose plans are shared by equal kernels (least recently built go).
+MAX_KERNELS = 1024
 
 
 class Kernel:
@@ -41,20 +71,250 @@ class Kernel:
     def raw(self, leaves: Sequence[jax.Array], *xs: jax.Array) -> jax.Array:
         raise NotImplementedError
 
+    def program(self, dtype) -> Callable:
+        """``program(leaves, *xs)``: ``raw`` on inputs and leaves cast to the float ``dtype``
+        inside the trace, under :func:`jax.jit` (one compile per input shape and dtype, whether
+        NumPy or JAX arrays hold them); shared by equal kernels."""
+        return _plans(self).program(np.dtype(dtype))
+
     @property
-    def jitted(self):
-        """``raw`` compiled with :func:`jax.jit`, shared by equal kernels: the same expression
-        (or derivative of it) built twice compiles once per shape and dtype."""
-        return _jit(self)
+    def compiles(self) -> int:
+        """How many times calls of this kernel (or of an equal one) traced a program, each
+        then compiled once: the count to watch for recompiles."""
+        return _plans(self).traces
 
 
-@functools.lru_cache(maxsize=1024)
-def _jit(kernel: Kernel):
-    return jax.jit(kernel.raw)
+_NO_CALL = (None, None, None, None, None, None)
+
+
+class _Plans:
+    """What equal kernels share: one jitted program per working dtype, and the table call
+    signature -> ``(run, x64, plan)`` (``last`` repeats the previous one-input entry)."""
+
+    __slots__ = ("kernel", "programs", "table", "last", "traces", "__weakref__")
+
+    def __init__(self, kernel: Kernel):
+        self.kernel = kernel
+        self.programs: dict[np.dtype, Callable] = {}
+        self.table: dict[tuple, tuple] = {}
+        self.last = _NO_CALL  # (class, dtype, shape, dtype argument, run, x64)
+        self.traces = 0
+
+    def program(self, dtype: np.dtype) -> Callable:
+        jitted = self.programs.get(dtype)
+        if jitted is None:
+            jitted = self.programs[dtype] = jax.jit(functools.partial(self._trace, dtype=dtype))
+        return jitted
+
+    def _trace(self, leaves, *xs, dtype):
+        self.traces += 1
+        return self.kernel.raw([jnp.asarray(p, dtype) for p in leaves],
+                               *(jnp.asarray(x, dtype) for x in xs))
+
+    def clear(self) -> None:
+        self.last = _NO_CALL
+        self.table.clear()
+        for jitted in self.programs.values():
+            jitted.clear_cache()
+        self.programs.clear()
+
+
+_SHARED: collections.OrderedDict[Kernel, _Plans] = collections.OrderedDict()
+_ALL_PLANS: weakref.WeakSet[_Plans] = weakref.WeakSet()
+
+
+@caches.on_clear
+def _clear_plans() -> None:
+    for plans in list(_ALL_PLANS):
+        plans.clear()
+    _SHARED.clear()
+
+
+def _plans(kernel: Kernel) -> _Plans:
+    """``kernel``'s plans, cached on the instance (one attribute lookup per call)."""
+    try:
+        return kernel._jaxcalc_plans
+    except AttributeError:
+        pass
+    plans = _SHARED.pop(kernel, None) or _Plans(kernel)
+    _SHARED[kernel] = plans
+    _ALL_PLANS.add(plans)
+    while len(_SHARED) > MAX_KERNELS:
+        _SHARED.popitem(last=False)
+    object.__setattr__(kernel, "_jaxcalc_plans", plans)  # kernels are frozen dataclasses
+    return plans
+
+
+def _signature(dtype, xs: Sequence[object], leaves: Sequence[object]) -> tuple:
+    """The plan key: ``dtype=``, then per input and leaf its class, dtype and shape (a Python
+    float: its class); AttributeError for inputs that need reading first (lists, ints, ...)."""
+    key = [dtype]
+    for v in (*xs, *leaves):
+        if v.__class__ is float:
+            key.append(float)
+        else:
+            key += (v.__class__, v.dtype, v.shape)
+    return tuple(key)
+
+
+def call(kernel: Kernel, leaves: Sequence[object], xs: Sequence[object], dtype=None,
+         name: str = "this function", out: np.ndarray | None = None):
+    """Evaluate ``kernel`` on ``xs`` elementwise (see the module docstring): a ``jax.Array``
+    of the working dtype, or ``out`` filled with the result."""
+    # The hot path: attribute reads, a few comparisons (one input, no params, the signature of
+    # the previous call) or one dict lookup; everything else happens once per signature.
+    try:
+        plans = kernel._jaxcalc_plans
+        if out is not None:
+            raise KeyError
+        if leaves or len(xs) != 1:
+            run, x64, _ = plans.table[_signature(dtype, xs, leaves)]
+        else:
+            x = xs[0]
+            cls, kind, shape, asked, run, x64 = plans.last
+            if not (x.__class__ is cls and dtype is asked
+                    and (cls is float or (x.dtype is kind and x.shape == shape))):
+                if x.__class__ is float:
+                    run, x64, _ = plans.table[dtype, float]
+                    plans.last = float, None, None, dtype, run, x64
+                else:
+                    run, x64, _ = plans.table[dtype, x.__class__, x.dtype, x.shape]
+                    plans.last = x.__class__, x.dtype, x.shape, dtype, run, x64
+    except (AttributeError, KeyError, TypeError):  # TypeError: an unhashable `dtype`
+        return _first_call(kernel, leaves, xs, dtype, name, out)
+    if x64 and not _CONFIG.jax_enable_x64:
+        with _X64.scope:
+            return run(leaves, *xs)
+    return run(leaves, *xs)
+
+
+class _ThreadScope(threading.local):
+    """One ``jax.enable_x64(True)`` per thread, reused: making one costs more than entering
+    it. Entered only while x64 is off, so never re-entered."""
+
+    def __init__(self):
+        self.scope = jax.enable_x64(True)
+
+
+_X64 = _ThreadScope()
+_CONFIG = jax.config
+
+
+def _first_call(kernel, leaves, xs, dtype, name: str, out):
+    """:func:`call` for a new signature, inputs that need reading, ``out=`` or a trace."""
+    if len(xs) != kernel.n_inputs:
+        raise InputError(
+            f"{name} takes {kernel.n_inputs} input(s), got {len(xs)}; pass one array per variable"
+        )
+    if is_traced((*xs, *leaves)):
+        if out is not None:
+            raise InputError("`out=` needs concrete arrays; drop it inside jax.jit/grad/vmap")
+        return _traced(kernel, leaves, xs, dtype)
+    xs = tuple(_read(x) for x in xs)
+    leaves = tuple(_read(p) for p in leaves)
+    if out is not None:
+        dtype = _out_dtype(out, dtype)
+    plans = _plans(kernel)
+    key = _signature(dtype, xs, leaves)
+    entry = plans.table.get(key)
+    if entry is None:
+        plan = _plan(plans, leaves, xs, dtype)
+        if len(plans.table) >= MAX_SIGNATURES:
+            plans.table.clear()
+            plans.last = _NO_CALL
+        entry = plans.table[key] = plan.entry()
+    run, x64, plan = entry
+    if out is None:
+        with _scope(x64):
+            return run(leaves, *xs)
+    if out.shape != plan.shape:
+        raise InputError(f"`out` has shape {out.shape} but the result has shape {plan.shape}")
+    plan.fill(out, leaves, xs)
+    return out
+
+
+def _scope(x64: bool):
+    return jax.enable_x64(True) if x64 else contextlib.nullcontext()
+
+
+def _out_dtype(out: object, dtype) -> np.dtype:
+    if not isinstance(out, np.ndarray) or not out.flags.writeable:
+        raise InputError(f"`out` must be a writable NumPy array, got {type(out).__name__}")
+    if out.dtype.name not in _FLOAT_NAMES:
+        raise InputError(f"`out` must be a float array (the result's dtype), got {out.dtype}; "
+                         "pass e.g. np.empty(shape, 'float64')")
+    if dtype is not None and resolve_dtype((), dtype) != out.dtype:
+        raise InputError(f"`out` has dtype {out.dtype} but `dtype` is {np.dtype(dtype).name}; "
+                         "pass an `out` of the working dtype (nothing is cast silently)")
+    return out.dtype
+
+
+class _Plain:
+    """The plain route: one call of the jitted program (in the x64 scope for float64)."""
+
+    def __init__(self, program, dtype: np.dtype, shape: tuple[int, ...]):
+        self.program, self.dtype, self.shape = program, np.dtype(dtype), shape
+
+    def entry(self) -> tuple:
+        """``(run, x64, self)`` for :func:`call`'s table: ``run(leaves, *xs)`` in the scope."""
+        return self.program, self.dtype == _FLOAT64, self
+
+    def fill(self, out: np.ndarray, leaves, xs) -> None:
+        with _scope(self.dtype == _FLOAT64):
+            np.copyto(out, np.asarray(self.program(leaves, *xs)))
+
+
+def _plan(plans: _Plans, leaves, xs, dtype):
+    """Check a new signature once and pick its route (compiling is left to the first run)."""
+    working = resolve_dtype(xs, dtype)
+    shapes = [np.shape(x) for x in xs]
+    try:
+        batch = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise InputError(f"input shapes do not broadcast: {shapes}") from None
+    program = plans.program(working)
+    with precision(working):
+        route = hostcall.route(program, batch, leaves, xs)
+        result = route.result if route is not None else program.eval_shape(leaves, *xs)
+    points = int(np.prod(batch, dtype=np.int64))
+    memory.require_result(
+        int(np.prod(result.shape, dtype=np.int64)) * result.dtype.itemsize,
+        f"the result ({points:,} points of {working.name})",
+        "use jc.evaluate(f, xs, reduce=...) or out='file.npy' to stream it")
+    return route or _Plain(program, result.dtype, result.shape)
+
+
+def _read(x: object):
+    """An input as JAX dispatch takes it, or InputError: Python ints become floats, lists
+    arrays, big-endian arrays native ones (values unchanged)."""
+    kind = x.__class__
+    if kind is float or isinstance(x, jax.Array):
+        return x
+    if kind is int or kind is bool:
+        try:
+            return float(x)
+        except OverflowError as e:
+            raise InputError(f"could not read input as a float64 number: {e}") from None
+    if not isinstance(x, (np.ndarray, np.generic)):
+        if isinstance(x, (str, bytes)) or not (isinstance(x, (list, tuple, numbers.Number))
+                                               or hasattr(x, "__array__")):
+            raise InputError(f"inputs must be numbers or arrays, got {type(x).__name__}")
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise InputError(f"could not read input as an array: {e}") from None
+    if x.dtype.kind == "c":
+        raise InputError(f"complex inputs ({x.dtype}) are not supported; pass real arrays")
+    if x.dtype.kind not in "iub" and x.dtype.name not in _FLOAT_NAMES:
+        raise InputError(f"inputs must be arrays of real numbers, got dtype {x.dtype}")
+    if not x.dtype.isnative:  # big-endian data: converted, whatever the size
+        x = x.astype(x.dtype.newbyteorder("="))
+    return x
 
 
 def resolve_dtype(xs: Sequence[object], dtype=None) -> np.dtype:
-    """The working float dtype for inputs ``xs`` (see module docstring)."""
+    """The working float dtype for inputs ``xs`` (see the module docstring); with no inputs at
+    all, JAX's default float."""
     if dtype is not None:
         try:
             resolved = jnp.dtype(dtype)
@@ -67,6 +327,8 @@ def resolve_dtype(xs: Sequence[object], dtype=None) -> np.dtype:
                 f"`dtype` must be one of {', '.join(_FLOAT_NAMES)}, got {resolved.name}"
             )
         return resolved
+    if not xs:
+        return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.float64))
     floats = []
     for x in xs:
         kind = getattr(x, "dtype", None)
@@ -83,7 +345,7 @@ def resolve_dtype(xs: Sequence[object], dtype=None) -> np.dtype:
             raise InputError(f"inputs must be real numbers or arrays, got dtype {kind}")
     if floats:
         return jnp.dtype(functools.reduce(jnp.promote_types, floats))
-    return jnp.dtype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    return _FLOAT64
 
 
 @contextlib.contextmanager
@@ -103,46 +365,15 @@ def is_traced(values: Sequence[object]) -> bool:
     return any(isinstance(v, jax.core.Tracer) for v in values)
 
 
-def check_arity(kernel: Kernel, xs: Sequence[object], name: str) -> None:
-    if len(xs) != kernel.n_inputs:
-        raise InputError(
-            f"{name} takes {kernel.n_inputs} input(s), got {len(xs)}; pass one array per variable"
-        )
-
-
-def _as_array(x: object, dtype: np.dtype) -> jax.Array:
-    if isinstance(x, (str, bytes)) or (
-        not isinstance(x, (jax.Array, np.ndarray, np.generic, int, float, bool))
-        and not hasattr(x, "__array__")
-        and not isinstance(x, (list, tuple))
-    ):
-        raise InputError(f"inputs must be numbers or arrays, got {type(x).__name__}")
-    try:
-        return jnp.asarray(x, dtype)
-    except (TypeError, ValueError, OverflowError) as e:
-        raise InputError(f"could not read input as a {dtype} array: {e}") from e
-
-
-def call(kernel: Kernel, leaves: Sequence[jax.Array], xs: Sequence[object], dtype=None,
-         name: str = "this function") -> jax.Array:
-    """Evaluate ``kernel`` on ``xs`` elementwise; returns a ``jax.Array`` of the working dtype."""
-    check_arity(kernel, xs, name)
-    working = resolve_dtype(xs, dtype)
-    if is_traced((*xs, *leaves)):  # JAX's precision rule: float64 only in (scoped) x64 mode
-        if jax.dtypes.canonicalize_dtype(working) != working:
-            if dtype is not None:
-                raise InputError(f"`dtype={working.name}` inside jax.jit/grad/vmap needs x64: "
-                                 "trace inside `with jax.enable_x64(True):`")
-            working = jax.dtypes.canonicalize_dtype(working)
-        return kernel.raw([jnp.asarray(p, working) for p in leaves],
-                          *(_as_array(x, working) for x in xs))
-    with precision(working):
-        streamed = hostcall.call(kernel, leaves, xs, working) if hostcall.is_large(xs) else None
-        if streamed is not None:
-            return streamed
-        arrays = [_as_array(x, working) for x in xs]
-        try:
-            jnp.broadcast_shapes(*(a.shape for a in arrays))
-        except ValueError as e:
-            raise InputError(f"input shapes do not broadcast: {[a.shape for a in arrays]}") from e
-        return kernel.jitted([jnp.asarray(p, working) for p in leaves], *arrays)
+def _traced(kernel: Kernel, leaves, xs, dtype) -> jax.Array:
+    """The kernel inside a user's trace, under JAX's precision rule (module docstring)."""
+    arrays = [x if isinstance(x, jax.core.Tracer) else _read(x) for x in xs]
+    working = resolve_dtype(arrays, dtype)
+    canonical = jax.dtypes.canonicalize_dtype(working)
+    if canonical != working:
+        if dtype is not None:
+            raise InputError(f"`dtype={working.name}` inside jax.jit/grad/vmap needs x64: "
+                             "trace inside `with jax.enable_x64(True):`")
+        working = canonical
+    return kernel.raw([jnp.asarray(p, working) for p in leaves],
+                      *(jnp.asarray(x, working) for x in arrays))

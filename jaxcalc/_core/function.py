@@ -1,15 +1,17 @@
-"""`Function`: an expression, its variables and trainable params, compiled with JAX.
+"""`Function`: the one callable type made from formulas, compiled with JAX.
 
-A Function is a JAX pytree whose leaves are its params (the expression is static), so
-``jax.jit``, ``jax.grad`` with respect to params, ``jax.vmap`` over stacked params and optax
-accept it as it is; ``jax.tree_util.tree_map`` over a Function returns a Function.
+A Function is a :class:`~jaxcalc._core.execute.Kernel` (the static, hashable part: what to
+compute) and its params (the pytree leaves), so ``jax.jit``, ``jax.grad`` with respect to params,
+``jax.vmap`` over stacked params and optax accept it as it is. The formula itself, its
+derivatives of any order by any method, gradients, Jacobians and Hessians are all Functions
+(see ``_core.derive``): each has ``.variables``, ``.params``, ``.shape`` (the per-point output
+shape) and ``.expr`` (for derivatives computed by SymPy when first asked).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import numbers
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -18,9 +20,11 @@ import numpy as np
 import sympy
 
 from . import execute as _execute
-from .errors import InputError, JaxcalcError
+from .errors import InputError
 from .lower import lower
-from .parse import parse
+from .parse import DEFAULT_LIMITS, ParseLimits, parse
+from .registry import REGISTRY, Registry
+from .rewrite import stabilize
 
 
 def symbol(name: str) -> sympy.Symbol:
@@ -28,15 +32,26 @@ def symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
+def _flat(expr: sympy.Basic) -> tuple[tuple[sympy.Expr, ...], tuple[int, ...]]:
+    """The entries of an expression or SymPy array, and its shape (``()`` for one)."""
+    if isinstance(expr, sympy.NDimArray):
+        return tuple(expr.reshape(len(expr)).tolist()) if len(expr) else (), expr.shape
+    return (expr,), ()
+
+
 @dataclasses.dataclass(frozen=True)
 class ExpressionKernel(_execute.Kernel):
-    """Evaluate ``expr``; NaN wherever one of ``guards`` (the functions this expression is
-    a derivative of) is not finite, so a derivative never outlives its function's domain."""
+    """Evaluate ``exprs`` (reshaped to ``shape`` per point); NaN wherever one of ``guards``
+    (the functions this is a derivative of) is not finite, so a derivative never outlives its
+    function's domain. ``rewrite`` lowers through the stable forms of ``_core.rewrite``."""
 
-    expr: sympy.Expr
+    exprs: tuple[sympy.Expr, ...]
+    shape: tuple[int, ...]
     variables: tuple[str, ...]
     param_names: tuple[str, ...] = ()
     guards: tuple[sympy.Expr, ...] = ()
+    registry: Registry = REGISTRY
+    rewrite: bool = True
 
     @property
     def n_inputs(self) -> int:
@@ -45,26 +60,78 @@ class ExpressionKernel(_execute.Kernel):
     @functools.cached_property
     def _lowered(self):
         symbols = [symbol(n) for n in (*self.variables, *self.param_names)]
-        return lower((self.expr, *self.guards), symbols)
+        exprs = (*self.exprs, *self.guards)
+        if self.rewrite:
+            exprs = tuple(stabilize(e) for e in exprs)
+        return lower(exprs, symbols, registry=self.registry)
 
     def raw(self, leaves, *xs):
-        value, *guards = self._lowered(*xs, *leaves)
+        outs = self._lowered(*xs, *leaves)
+        values, guards = outs[: len(self.exprs)], outs[len(self.exprs):]
+        value = values[0] if not self.shape else jnp.stack(values, -1)
+        value = value.reshape(value.shape[: value.ndim - (len(self.shape) > 0)] + self.shape)
         for guard in guards:
-            value = jnp.where(jnp.isfinite(guard), value, jnp.nan)
+            finite = jnp.isfinite(guard).reshape(guard.shape + (1,) * len(self.shape))
+            value = jnp.where(finite, value, jnp.nan)
         return value
 
+    # -- what every jaxcalc kernel answers (see _core.derive) -----------------------------------
+    def symbolic(self) -> sympy.Basic:
+        if not self.shape:
+            return self.exprs[0]
+        return sympy.ImmutableDenseNDimArray(self.exprs, self.shape)
 
-def as_expression(expr: str | sympy.Expr, names: Sequence[str] | None = None) -> sympy.Expr:
-    """Text (parsed safely) or a SymPy expression, with every symbol made real."""
+    def guard_exprs(self) -> tuple[sympy.Expr, ...]:
+        return (*self.guards, *self.exprs)
+
+    def label(self) -> str:
+        return str(self.symbolic())
+
+    def substitute(self, values: Mapping[sympy.Symbol, sympy.Expr]) -> ExpressionKernel:
+        """This kernel with every param replaced by ``values`` (no params left)."""
+        return dataclasses.replace(
+            self, exprs=tuple(e.xreplace(values) for e in self.exprs), param_names=(),
+            guards=tuple(g.xreplace(values) for g in self.guards))
+
+
+def as_expression(expr, names: Sequence[str] | None = None, *, registry: Registry = REGISTRY,
+                  limits: ParseLimits = DEFAULT_LIMITS) -> sympy.Basic:
+    """Text (parsed safely), a number or a SymPy expression, every symbol made real; or several
+    formulas: a flat list or tuple (shape ``(m,)``), a ``sympy.Matrix`` (a column or row is
+    ``(m,)``, else its shape) or a SymPy array (its shape), as a SymPy array."""
+    if isinstance(expr, (list, tuple, sympy.MatrixBase, sympy.NDimArray)):
+        items, shape = _items(expr)
+        return sympy.ImmutableDenseNDimArray(
+            [as_expression(e, names, registry=registry, limits=limits) for e in items], shape)
     if isinstance(expr, str):
-        return parse(expr, names)
+        return parse(expr, names, limits=limits, functions=registry)
+    if isinstance(expr, (int, float)) and not isinstance(expr, bool):
+        return sympy.Float(expr) if isinstance(expr, float) else sympy.Integer(expr)
     if not isinstance(expr, sympy.Expr):
-        if isinstance(expr, (int, float)) and not isinstance(expr, bool):
-            return sympy.Float(expr) if isinstance(expr, float) else sympy.Integer(expr)
         raise InputError(
-            f"expected an expression as text or a sympy.Expr, got {type(expr).__name__}"
+            "expected an expression as text, a number, a sympy.Expr, a Function, or a list, "
+            f"tuple or sympy.Matrix of them, got {type(expr).__name__}"
         )
+    if expr.has(sympy.I) or (expr.is_number and expr.is_real is False):
+        raise InputError(f"`{expr}` is not real: jaxcalc computes with real numbers only")
     return expr.xreplace({s: symbol(s.name) for s in expr.free_symbols if s.is_Symbol})
+
+
+def _items(expr) -> tuple[list, tuple[int, ...]]:
+    """The formulas of a list, tuple, Matrix or SymPy array, and the output shape."""
+    if isinstance(expr, (sympy.MatrixBase, sympy.NDimArray)):
+        shape = tuple(expr.shape)
+        items = list(expr) if isinstance(expr, sympy.MatrixBase) else \
+            list(expr.reshape(len(expr)).tolist() if len(expr) else [])
+        if isinstance(expr, sympy.MatrixBase) and 1 in shape:
+            shape = (len(items),)
+    else:
+        items, shape = list(expr), (len(expr),)
+    if not items or any(isinstance(e, (list, tuple, sympy.MatrixBase, sympy.NDimArray))
+                        for e in items):
+        raise InputError("several formulas are a non-empty flat list, e.g. ['x*y', "
+                         f"'sin(x) + y'], a sympy.Matrix or a SymPy array; got {expr!r}")
+    return items, shape
 
 
 def _names(values: Sequence[str] | str | None, what: str) -> tuple[str, ...] | None:
@@ -72,7 +139,10 @@ def _names(values: Sequence[str] | str | None, what: str) -> tuple[str, ...] | N
         return None
     if isinstance(values, str):
         values = (values,)
-    values = tuple(values)
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise InputError(f"`{what}` must be names such as ('x', 'y'), got {values!r}") from None
     for v in values:
         if not (isinstance(v, str) and v.isidentifier()):
             raise InputError(f"`{what}` must be names such as 'x', got {v!r}")
@@ -86,14 +156,21 @@ class Function:
     """A formula as a fast, differentiable, elementwise JAX function.
 
     Args:
-        expr: text such as ``"x**3 - 1/x"`` (parsed safely, never evaluated) or a SymPy
-            expression.
+        expr: text such as ``"x**3 - 1/x"`` (parsed safely, never evaluated), a SymPy
+            expression, a list/tuple/``sympy.Matrix`` of those (vector-valued: outputs of shape
+            ``(..., m)``), or a Function (copied, with the overrides given).
         variables: input names in call order; default: the free symbols that are not
             params, sorted by name.
         params: ``{name: initial value}`` for trainable symbols: the pytree leaves.
+        functions: user functions, ``{"softplus": "log(1 + exp(u))"}`` (a formula in its
+            arguments) or ``{"swish": lambda u: u * jax.nn.sigmoid(u)}`` (a JAX callable: AD
+            only); see ``jc.functions()`` for the built-in ones.
+        limits: parsing limits (:class:`~jaxcalc.ParseLimits`).
+        rewrite: lower through numerically stable forms (``log(1 + u)`` as ``log1p(u)``, ...;
+            see ``_core.rewrite``); ``False`` computes the formula exactly as written.
 
     Calls are elementwise over arrays of any shape (several variables broadcast), jit-compiled
-    once per shape and dtype, in the inputs' float dtype (or ``dtype=``) — see ``_execute``.
+    once per shape and dtype, in the inputs' float dtype (Python numbers: float64) or ``dtype=``.
 
     Training: ``jax.grad(loss)(f)`` is a Function whose ``.params`` are the gradients; optax
     updates ``f`` itself (``optax.adam(lr).init(f)``); ``f.apply(params, x)`` and
@@ -108,21 +185,24 @@ class Function:
         7.5
         >>> f.diff()
         Function(3*x**2 + x**(-2), variables=('x',))
+        >>> Function(["x*y", "sin(x) + y"])(1.0, 2.0).shape
+        (2,)
         >>> g = Function("a*x**2", params={"a": 3.0})
         >>> float(jax.grad(lambda g: g(2.0))(g).params["a"])  # d(a*x**2)/da at x = 2
         4.0
     """
 
-    def __init__(
-        self,
-        expr: str | sympy.Expr,
-        variables: Sequence[str] | str | None = None,
-        *,
-        params: Mapping[str, object] | None = None,
-    ):
-        if isinstance(expr, Function):  # a copy, keeping what is not overridden
+    def __init__(self, expr, variables: Sequence[str] | str | None = None, *,
+                 params: Mapping[str, object] | None = None,
+                 functions: Mapping[str, object] | None = None,
+                 limits: ParseLimits = DEFAULT_LIMITS, rewrite: bool = True):
+        if isinstance(expr, Function):
+            if variables is None and params is None and functions is None:
+                self._init(expr.kernel, expr.leaves)  # a copy
+                return
             variables = expr.variables if variables is None else variables
             params = expr.params if params is None else params
+            functions = expr.kernel.registry if functions is None else functions
             expr = expr.expr
         variables = _names(variables, "variables")
         params = dict(params or {})
@@ -130,8 +210,9 @@ class Function:
         overlap = set(variables or ()) & set(param_names)
         if overlap:
             raise InputError(f"{sorted(overlap)} cannot be both variables and params")
+        registry = functions if isinstance(functions, Registry) else REGISTRY.extend(functions)
         allowed = None if variables is None else (*variables, *param_names)
-        expression = as_expression(expr, allowed)
+        expression = as_expression(expr, allowed, registry=registry, limits=limits)
         free = sorted(s.name for s in expression.free_symbols)
         if variables is None:
             variables = tuple(n for n in free if n not in param_names)
@@ -141,16 +222,19 @@ class Function:
                 f"free symbol(s) {sorted(unknown)} are neither `variables` {variables} nor "
                 f"`params`; list them in one of the two"
             )
-        kernel = ExpressionKernel(expression, variables, param_names)
+        exprs, shape = _flat(expression)
+        kernel = ExpressionKernel(exprs, shape, variables, param_names, registry=registry,
+                                  rewrite=bool(rewrite))
         kernel._lowered  # noqa: B018 -- validate the lowering now: UnsupportedFunctionError
         self._init(kernel, [_as_leaf(params[n], n) for n in param_names])
 
-    def _init(self, kernel: ExpressionKernel, leaves: Sequence[object]) -> None:
+    def _init(self, kernel, leaves: Sequence[object]) -> None:
         self._kernel = kernel
         self._leaves = tuple(leaves)
 
     @classmethod
-    def _from_kernel(cls, kernel: ExpressionKernel, leaves: Sequence[object]) -> Function:
+    def from_kernel(cls, kernel, leaves: Sequence[object]) -> Function:
+        """The Function computing ``kernel`` with param ``leaves`` (for ``_core.derive``)."""
         self = object.__new__(cls)
         self._init(kernel, leaves)
         return self
@@ -161,12 +245,14 @@ class Function:
 
     @classmethod
     def tree_unflatten(cls, kernel, leaves):
-        return cls._from_kernel(kernel, leaves)
+        return cls.from_kernel(kernel, leaves)
 
     # -- the contract --------------------------------------------------------------------
     @property
-    def expr(self) -> sympy.Expr:
-        return self._kernel.expr
+    def expr(self) -> sympy.Basic:
+        """The formula (a SymPy array of shape :attr:`shape` when that is not ``()``); for an
+        AD derivative, SymPy's derivative, computed when first asked."""
+        return self._kernel.symbolic()
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -177,19 +263,25 @@ class Function:
         return dict(zip(self._kernel.param_names, self._leaves, strict=True))
 
     @property
-    def kernel(self) -> ExpressionKernel:
+    def shape(self) -> tuple[int, ...]:
+        """Output shape per point: ``()``, ``(m,)`` for m formulas, ``(..., n)`` for a
+        gradient or Jacobian over n variables."""
+        return self._kernel.shape
+
+    @property
+    def kernel(self):
         return self._kernel
 
     @property
     def leaves(self) -> tuple[object, ...]:
         return self._leaves
 
-    def __call__(self, *xs, dtype=None) -> jax.Array:
-        return _execute.call(self._kernel, self._leaves, xs, dtype, name=self._label)
+    def __call__(self, *xs, dtype=None, out=None) -> jax.Array:
+        return _execute.call(self._kernel, self._leaves, xs, dtype, name=self._label, out=out)
 
     @functools.cached_property
     def _label(self) -> str:  # printing a SymPy expression costs ~0.1 ms: once, not per call
-        return f"`{self.expr}`"
+        return f"`{self._kernel.label()}`"
 
     def apply(self, params: Mapping[str, object], *xs, dtype=None) -> jax.Array:
         """Evaluate with ``params`` in place of the stored ones (for functional code):
@@ -206,7 +298,7 @@ class Function:
             raise InputError(
                 f"`params` must be a dict with exactly the keys {list(names)}, got {got}"
             )
-        return self._from_kernel(self._kernel, [_as_leaf(params[n], n) for n in names])
+        return self.from_kernel(self._kernel, [_as_leaf(params[n], n) for n in names])
 
     def bind(self, digits: int | None = None) -> Function:
         """A param-free copy whose ``.expr`` has the param values substituted as SymPy Floats:
@@ -244,24 +336,19 @@ class Function:
                 values[symbol(name)] = sympy.Float(float(value), precision=bits)
             else:
                 values[symbol(name)] = sympy.Float(f"{float(value):.{digits}g}", digits)
-        k = self._kernel
-        kernel = ExpressionKernel(k.expr.xreplace(values), k.variables, (),
-                                  tuple(g.xreplace(values) for g in k.guards))
-        return self._from_kernel(kernel, [])
+        return self.from_kernel(self._kernel.substitute(values), [])
 
     def diff(self, wrt: str | None = None, n: int = 1) -> Function:
         """The exact symbolic ``n``-th derivative (SymPy), as a Function with the same
-        signature; NaN wherever this function is not finite (see DESIGN: singular points)."""
-        wrt = pick_variable(self.variables, wrt)
-        n = check_order(n)
-        derivative = symbolic_derivative(self.expr, symbol(wrt), n)
-        k = self._kernel
-        kernel = ExpressionKernel(derivative, k.variables, k.param_names, (*k.guards, k.expr))
-        return self._from_kernel(kernel, self._leaves)
+        signature; NaN wherever this function is not finite (see DESIGN: singular points).
+        The same as ``jc.derivative(f, wrt, n, method="symbolic")``."""
+        from .derive import derivative  # derive builds on Function
+
+        return derivative(self, wrt, n, method="symbolic")
 
     def __repr__(self) -> str:
         params = f", params={list(self._kernel.param_names)}" if self._kernel.param_names else ""
-        return f"Function({self.expr}, variables={self.variables}{params})"
+        return f"Function({self._kernel.label()}, variables={self.variables}{params})"
 
     def __str__(self) -> str:
         return str(self.expr)
@@ -281,46 +368,11 @@ def _as_leaf(value: object, name: str) -> jax.Array:
         raise InputError(f"param `{name}` must be a number or array, got {value!r}") from e
 
 
-def pick_variable(variables: Sequence[str], wrt: str | None) -> str:
-    """``wrt`` checked against ``variables``; None means the only variable."""
-    if wrt is None:
-        if len(variables) != 1:
-            raise InputError(
-                f"`wrt` is needed: this function has variables {tuple(variables)}; "
-                "pass wrt='x' for one of them"
-            )
-        return variables[0]
-    if wrt not in variables:
-        raise InputError(f"`wrt` must be one of the variables {tuple(variables)}, got {wrt!r}")
-    return wrt
-
-
-#: Highest derivative order accepted: SymPy and Taylor mode both take seconds around order 30
-#: even for small expressions, and far longer beyond (``n = 10**6`` would never finish).
-MAX_ORDER = 32
-
-
-def check_order(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 0 <= n <= MAX_ORDER:
-        raise InputError(
-            f"the derivative order `n` must be an integer from 0 to {MAX_ORDER}, got {n!r}"
-        )
-    return int(n)
-
-
-_STEPS = (sympy.floor, sympy.ceiling)
-
-
-def symbolic_derivative(expr: sympy.Expr, wrt: sympy.Symbol, n: int) -> sympy.Expr:
-    """``d^n expr / d wrt^n`` by SymPy; floor/ceiling have derivative 0 (see ``_lower``)."""
-    try:
-        result = sympy.diff(expr, wrt, n)
-    except (RecursionError, MemoryError) as e:  # pragma: no cover - SymPy internals
-        raise JaxcalcError(f"SymPy could not differentiate `{expr}`: {type(e).__name__}") from e
-
-    def is_step_derivative(node):
-        return isinstance(node, sympy.Derivative) and isinstance(node.expr, _STEPS)
-
-    if result.has(sympy.Derivative):
-        result = result.replace(is_step_derivative, lambda _: sympy.Integer(0)).doit()
-    return result
+def as_function(f, wrt: str | None = None, limits: ParseLimits = DEFAULT_LIMITS) -> Function:
+    """``f`` as a Function (text parsed within ``limits``); a constant becomes a function of
+    ``wrt`` (default x), so that its derivatives, gradient and tangent exist (0, on the grid's
+    shape)."""
+    f = f if isinstance(f, Function) else Function(f, limits=limits)
+    if not f.variables:
+        f = Function(f, (wrt or "x",))
+    return f

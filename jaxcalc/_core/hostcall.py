@@ -1,43 +1,39 @@
-"""The large-input call path on the CPU: whole host arrays read in place, one program per shape.
+"""The large-input call route on the CPU: cache-sized blocks through one compiled program, into
+memory NumPy allocates.
 
-Why: a plain jit call on a 10^7-point NumPy array paid for memory twice — XLA copied the
-(usually 16-byte-aligned) input into a new buffer and wrote a fresh output, first-touched in
-4 KiB pages — so it ran 2–3× slower than NumPy. :func:`call` avoids both: each input is read in
-place (a zero-copy view that starts at the 64-byte boundary at or before it; the program
-slices the few items ahead of it off), and the result is written into a :class:`Recycler`-held
-earlier result of the same shape that nobody references any more (XLA's donation), else into
-fresh memory. The whole input is one program (XLA splits its loops over the cores), so
-results are identical to one ``jit`` call; it compiles once per input length and dtype.
-Measured (bench/bench_grid.py, 2 cores, float64, 10^7 points): f1' 35 → 13 ms, numexpr 15 ms.
+Why: a fresh 10^7-point float64 result allocated by XLA:CPU costs ~19 500 first-touch page faults
+(4 KiB pages, ~35 ms of kernel time on the 2-core benchmark machine) before a single value is
+computed, while NumPy asks the kernel for transparent huge pages (~600 faults): plain jit calls
+ran 2-3x slower than NumPy there. So the result is allocated by NumPy (64-byte aligned), the
+kernel's jitted program runs on blocks of :data:`BLOCK` points (one program for every input
+size, address and alignment; the last block is padded), each block's result is copied into place
+while the next block computes, and the filled array comes back zero-copy as a ``jax.Array``.
+Values are identical to one plain jit call (the same program on the same points). Nothing is
+kept between calls; ``out=`` (see ``_core.execute``) fills the caller's own array instead.
 
 Example:
-    >>> import numpy as np, jax
+    >>> import numpy as np
     >>> from jaxcalc._core.function import Function
-    >>> f = Function("3*x**2 + 1")
     >>> xs = np.linspace(0.0, 1.0, 2**20)
-    >>> with jax.enable_x64(True):
-    ...     ys = call(f.kernel, f.leaves, [xs], np.dtype("float64"))
+    >>> ys = Function("3*x**2 + 1")(xs)  # 2^20 points: this route
     >>> bool(np.allclose(ys, 3 * xs**2 + 1)), ys.dtype
     (True, dtype('float64'))
 """
 
 from __future__ import annotations
 
-import collections
-import functools
-import sys
-import threading
+import contextlib
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from . import memory
 
-#: Inputs smaller than this many points take the plain single-call path.
+#: Results of at least this many points take the blocked route (on the CPU, host inputs).
 MIN_POINTS = 1 << 18
+#: Points per block: 1 MiB of float64 results, cache-resident; the program's one shape.
+BLOCK = 1 << 17
 _ALIGN = 64  # bytes: XLA:CPU aliases host memory aligned like this instead of copying it
 
 
@@ -54,157 +50,93 @@ def as_device(host: np.ndarray) -> jax.Array:
     """``host`` as a ``jax.Array`` on the default device: zero-copy where XLA can alias it."""
     return jax.device_put(host, may_alias=True)
 
-class _Span:
-    """Exposes ``base`` and the ``before`` items ahead of its data (see :func:`_aligned_view`)
-    as one array interface, keeping ``base`` alive."""
 
-    def __init__(self, base: np.ndarray, before: int):
-        self.base = base
-        self.__array_interface__ = {
-            "version": 3, "shape": (base.size + before,), "typestr": base.dtype.str,
-            "data": (base.ctypes.data - before * base.itemsize, True)}
+def _on_host(x: object) -> bool:
+    if isinstance(x, jax.Array):
+        return x.is_fully_addressable and {d.platform for d in x.devices()} == {"cpu"}
+    return isinstance(x, (float, np.ndarray, np.generic))
 
 
-def _aligned_view(a: np.ndarray) -> tuple[np.ndarray, int]:
-    """``(view, before)``: a read-only view of flat ``a`` that starts on the 64-byte boundary
-    at or before its first item, ``before`` items early, so that XLA aliases it instead of
-    copying ``a``. The items ahead of ``a`` lie in the 64-byte line of ``a[0]``, hence in a
-    mapped page, and :func:`_program` slices them off: they are never read."""
-    if a.ctypes.data % a.itemsize:  # not even item-aligned (rare): an aligned copy
-        copy = aligned_empty(a.shape, a.dtype)
-        np.copyto(copy, a)
-        return copy, 0
-    before = a.ctypes.data % _ALIGN // a.itemsize
-    return (np.asarray(_Span(a, before)) if before else a), before
+def route(program, batch: tuple[int, ...], leaves: Sequence[object],
+          xs: Sequence[object]) -> Blocked | None:
+    """The blocked route for these inputs, or None where a plain call serves: small results,
+    accelerators, inputs not in host memory, broadcasting other than scalar-with-array. Call
+    inside ``_core.execute.precision``."""
+    points = int(np.prod(batch, dtype=np.int64))
+    if (points < MIN_POINTS or jax.default_backend() != "cpu"
+            or any(np.size(p) != 1 for p in leaves)
+            or not all(_on_host(x) and np.size(x) in (1, points) for x in xs)):
+        return None
+    full = tuple(np.size(x) == points for x in xs)
+    block = program.eval_shape(leaves, *_pieces(_flat(xs, full), full, 0, BLOCK))
+    result = jax.ShapeDtypeStruct((*batch, *block.shape[1:]), block.dtype)
+    return Blocked(program, result, points, full)
 
 
-@functools.lru_cache(maxsize=256)
-def _program(kernel, shape: tuple[int, ...], before: tuple[int | None, ...], reuse: bool):
-    """``kernel`` on whole inputs as one program. Input ``i`` is a flat view ``before[i]``
-    items early (``None``: a scalar); the result has ``shape`` plus the kernel's extra dims.
-    With ``reuse``, XLA writes the result into the donated first argument."""
-    n = int(np.prod(shape, dtype=np.int64))
-    # XLA:CPU's loops over an odd count ran 3x slower (measured: f5' at 10^7 - 1 points), so
-    # an odd count is computed as a multiple of 8 and a short tail.
-    bounds = [0, n - n % 8, n] if n % 2 else [0, n]
+def _flat(xs: Sequence[object], full: tuple[bool, ...]) -> list[np.ndarray]:
+    """Full inputs as flat host arrays (zero-copy where contiguous), the others as 0-d ones."""
+    return [np.asarray(x).reshape(-1) if f else np.asarray(x).reshape(())
+            for x, f in zip(xs, full, strict=True)]
 
-    def run(leaves, *xs):
-        parts = [kernel.raw(leaves, *(x if b is None else lax.slice_in_dim(x, b + lo, b + hi)
-                                      for x, b in zip(xs, before, strict=True)))
-                 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True) if hi > lo]
-        result = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
-        return result.reshape(*shape, *result.shape[1:])
 
-    if not reuse:
-        return jax.jit(run)
-    return jax.jit(lambda buffer, leaves, *xs: run(leaves, *xs), donate_argnums=0,
-                   keep_unused=True)
+def _pieces(flat: list[np.ndarray], full: tuple[bool, ...], lo: int, hi: int) -> list:
+    return [_block(a, lo, hi) if f else a for a, f in zip(flat, full, strict=True)]
 
-class Recycler:
-    """Results of :func:`call` kept so that a later call of the same shape and dtype writes
-    into one its user has dropped instead of into fresh memory. At most ``slots`` results of
-    at most ``max_bytes`` in all. A result is reused only when nothing but the recycler
-    references its ``jax.Array``; one with a NumPy view alive is not donatable, and JAX then
-    writes a fresh buffer instead."""
 
-    def __init__(self, slots: int, max_bytes: int):
-        self.slots, self.max_bytes = slots, max_bytes
-        self.held: collections.deque[jax.Array] = collections.deque()
-        self.lock = threading.Lock()
+class Blocked:
+    """``program`` over flat host inputs in blocks; a plan of ``_core.execute`` whose
+    ``result`` (shape and dtype) was checked to fit before the first call."""
 
-    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> jax.Array | None:
-        """A held result of ``shape`` and ``dtype`` referenced by nobody else, or None."""
-        with self.lock:
-            for _ in range(len(self.held)):
-                candidate = self.held.popleft()
-                # 2 references: the name `candidate` and getrefcount's argument.
-                if (candidate.shape == shape and candidate.dtype == dtype
-                        and sys.getrefcount(candidate) == 2 and not candidate.is_deleted()):
-                    return candidate
-                self.held.append(candidate)
-                del candidate
-            return None
+    def __init__(self, program, result: jax.ShapeDtypeStruct, points: int,
+                 full: tuple[bool, ...]):
+        self.program, self.result, self.full = program, result, full
+        self.shape, self.dtype = tuple(result.shape), np.dtype(result.dtype)
+        self.points = points
 
-    def keep(self, result: jax.Array) -> None:
-        """Hold ``result`` (the oldest held ones go beyond the limits)."""
-        if result.nbytes > self.max_bytes:
+    def entry(self) -> tuple:
+        """``(run, x64, self)`` for ``_core.execute``'s table (this route scopes itself)."""
+        return self, False, self
+
+    def __call__(self, leaves, *xs) -> jax.Array:
+        nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        memory.require_host(nbytes, f"the result ({self.points:,} points of {self.dtype.name})",
+                            "use jc.evaluate(f, xs, reduce=...) or out='file.npy' to stream it")
+        out = aligned_empty(self.shape, self.dtype)
+        self.fill(out, leaves, xs)
+        with _scope(self.dtype):  # outside it, float64 host data would be read as float32
+            return as_device(out)
+
+    def fill(self, out: np.ndarray, leaves, xs) -> None:
+        """Write the result into ``out`` (the plan's shape and dtype)."""
+        if not out.flags.c_contiguous:
+            np.copyto(out, np.asarray(self(leaves, *xs)))
             return
-        with self.lock:
-            self.held.append(result)
-            while len(self.held) > self.slots or sum(a.nbytes for a in self.held) > self.max_bytes:
-                self.held.popleft()
+        flat = _flat(xs, self.full)
+        target = out.reshape(self.points, -1)
+        with _scope(self.dtype):
+            pending = None
+            for lo in range(0, self.points, BLOCK):
+                hi = min(lo + BLOCK, self.points)
+                computed = self.program(leaves, *_pieces(flat, self.full, lo, hi))  # async
+                if pending is not None:
+                    _copy(target, *pending)
+                pending = lo, hi, computed
+            _copy(target, *pending)
 
 
-#: Results held for reuse by :func:`call`: two, so that ``ys = d(xs)`` in a loop (the old
-#: ``ys`` is alive while the new one is computed) alternates between two buffers.
-RECYCLER = Recycler(slots=2, max_bytes=1 << 29)
+def _scope(dtype: np.dtype):
+    return jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
 
 
-def _host_inputs(xs: Sequence[object], dtype: np.dtype):
-    """Inputs as flat host arrays of one length (or 0-d scalars), or None if they do not
-    qualify: not CPU NumPy-like arrays, or broadcasting other than scalar-with-array."""
-    arrays = []
-    for x in xs:
-        if isinstance(x, jax.Array):
-            if x.is_fully_addressable and {d.platform for d in x.devices()} == {"cpu"}:
-                x = np.asarray(x)  # zero-copy on the CPU
-            else:
-                return None
-        arrays.append(np.asarray(x))
-    try:
-        shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    except ValueError:
-        return None
-    flat = []
-    for a in arrays:
-        if a.size == 1:
-            flat.append(np.asarray(a.reshape(()), dtype))
-        elif a.shape == shape:
-            flat.append(np.ascontiguousarray(a, dtype).reshape(-1))
-        else:
-            return None
-    return shape, flat
+def _block(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Points ``lo:hi`` of ``a`` as one block; the last block padded with its last point."""
+    if hi - lo == BLOCK:
+        return a[lo:hi]
+    padded = np.empty(BLOCK, a.dtype)
+    padded[: hi - lo] = a[lo:hi]
+    padded[hi - lo :] = a[hi - 1]
+    return padded
 
 
-def is_large(xs: Sequence[object]) -> bool:
-    """Whether ``xs`` are host arrays large enough for :func:`call` (a cheap first check)."""
-    sizes = [getattr(x, "size", 0) for x in xs]
-    return (jax.default_backend() == "cpu" and bool(sizes)
-            and MIN_POINTS <= max(sizes) < 2**31 and all(hasattr(x, "dtype") for x in xs))
-
-
-@functools.lru_cache(maxsize=256)
-def _extra_dims(kernel, dtype: np.dtype, leaf_shapes: tuple, full: tuple[bool, ...]):
-    """The dims the kernel adds per point (a gradient's ``(n,)``), traced once per signature."""
-    leaves = [jax.ShapeDtypeStruct(s, dtype) for s in leaf_shapes]
-    probe = [jax.ShapeDtypeStruct((8,) if f else (), dtype) for f in full]
-    return jax.eval_shape(kernel.raw, leaves, *probe).shape[1:]
-
-
-def call(kernel, leaves: Sequence[object], xs: Sequence[object], dtype: np.dtype):
-    """``kernel`` on large CPU host inputs, read in place, written into a recycled result
-    where one is free (see module docstring); None when the inputs do not qualify (small, on
-    an accelerator, or broadcasting in other ways), in which case the caller runs one plain
-    jit call. Call inside :func:`jaxcalc._core.execute.precision`."""
-    found = _host_inputs(xs, dtype)
-    if found is None:
-        return None
-    shape, flat = found
-    n = int(np.prod(shape, dtype=np.int64))
-    leaves = [jnp.asarray(p, dtype) for p in leaves]
-    extra = _extra_dims(kernel, np.dtype(dtype), tuple(p.shape for p in leaves),
-                        tuple(a.ndim > 0 for a in flat))
-    nbytes = n * int(np.prod(extra, dtype=np.int64)) * np.dtype(dtype).itemsize
-    memory.require_host(nbytes, f"the result ({n:,} points of {np.dtype(dtype).name})",
-                        "use jc.evaluate(f, xs, reduce=...) or out='file.npy' to stream it")
-    views = [_aligned_view(a) if a.ndim else (a, None) for a in flat]
-    inputs = [jnp.asarray(v) if before is None else as_device(v) for v, before in views]
-    before = tuple(b for _, b in views)
-    buffer = RECYCLER.take((*shape, *extra), np.dtype(dtype))
-    if buffer is None:
-        result = _program(kernel, shape, before, False)(leaves, *inputs)
-    else:
-        result = _program(kernel, shape, before, True)(buffer, leaves, *inputs)
-        del buffer
-    RECYCLER.keep(result)
-    return result
+def _copy(target: np.ndarray, lo: int, hi: int, computed: jax.Array) -> None:
+    target[lo:hi] = np.asarray(computed).reshape(BLOCK, -1)[: hi - lo]

@@ -1,8 +1,9 @@
-"""SymPy expression → pure JAX function, through ONE table of SymPy heads.
+"""SymPy expression → pure JAX function, through the function registry.
 
-No source code is generated or exec'd: :func:`lower` walks the SymPy tree and calls the
-JAX function that :data:`LOWERINGS` maps each head to. Shared subexpressions are computed
-once (the walk is memoised on SymPy nodes), integer powers stay exact (``lax.integer_pow``),
+No source code is generated or exec'd: :func:`lower` walks the SymPy tree and calls the JAX
+function of each head's entry in the one table, :mod:`jaxcalc._core.registry`. Shared
+subexpressions are computed once (the walk is memoised on SymPy nodes), integer powers stay
+exact (``lax.integer_pow``),
 ``x**(1/2)``/``x**(1/3)`` become ``sqrt``/``cbrt``, constants take the working dtype, and
 ``Piecewise`` uses the "double where" pattern so an unused branch cannot poison gradients.
 
@@ -10,8 +11,9 @@ Conventions at kinks and jumps (shared with the symbolic path, see ``_derive``):
 
 * ``Abs'(0) = sign(0) = 0`` and ``Max``/``Min`` split a tie ``1/2``-``1/2`` (SymPy's
   ``Heaviside(0) = 1/2``), i.e. the mean of the one-sided derivatives;
-* ``sign``, ``Heaviside``, ``floor`` and ``ceiling`` have derivative 0 everywhere: the Dirac
-  delta at a jump is dropped (``DiracDelta`` lowers to 0), as JAX does;
+* steps (``sign``, ``Heaviside``, ``floor``, ``ceiling``) have derivative 0 and jumps
+  (``Mod``) the derivative of each smooth piece: the Dirac delta at a jump is dropped
+  (``DiracDelta`` lowers to 0), as JAX does;
 * ``x**(p/q)`` is the principal real power: NaN for ``x < 0`` (so is ``cbrt``, which SymPy
   defines as ``x**(1/3)``); ``loggamma`` is ``log|gamma|``.
 
@@ -25,128 +27,73 @@ Example:
 
 from __future__ import annotations
 
-import collections
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.special as jsp
 import sympy
 from jax import lax
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 from .errors import UnsupportedFunctionError
-
-Lowering = Callable[..., jax.Array]
-
-
-def _abs(x):
-    # |x| = x·sign(x) exactly, and sign has a (symbolic) zero derivative, so every order of
-    # jvp/grad/jet sees Abs' = sign with sign(0) = 0: the mean of the one-sided slopes.
-    # (jnp.abs has abs'(0) = 1; a custom_jvp is lost at higher orders and breaks jet.)
-    return x * jnp.sign(x)
-
-
-def _heaviside(x, h0=0.5):
-    return jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, h0))
-
-
-def _dirac_delta(x, *_order):
-    return jnp.zeros_like(x)
-
-
-def _reduce(binary):
-    return lambda *args: functools.reduce(binary, args)
-
-
-def _polygamma(n, x):
-    # A constant order (the usual case: SymPy's derivatives of loggamma) stays a Python int,
-    # weakly typed, so that even strict dtype promotion accepts it next to a float x.
-    order = round(n) if isinstance(n, float) else jnp.round(n).astype(jnp.int32)
-    return jsp.polygamma(order, x)
-
-
-def _not(a):
-    return jnp.logical_not(a)
-
-
-#: SymPy head → JAX function of the lowered arguments. ``Add``, ``Mul``, ``Pow``,
-#: ``Piecewise``, symbols and numbers have structural rules in :func:`lower`.
-LOWERINGS: Mapping[type, Lowering] = {
-    sympy.sin: jnp.sin,
-    sympy.cos: jnp.cos,
-    sympy.tan: jnp.tan,
-    sympy.asin: jnp.arcsin,
-    sympy.acos: jnp.arccos,
-    sympy.atan: jnp.arctan,
-    sympy.atan2: jnp.arctan2,
-    sympy.sinh: jnp.sinh,
-    sympy.cosh: jnp.cosh,
-    sympy.tanh: jnp.tanh,
-    sympy.asinh: jnp.arcsinh,
-    sympy.acosh: jnp.arccosh,
-    sympy.atanh: jnp.arctanh,
-    sympy.exp: jnp.exp,
-    sympy.log: jnp.log,
-    sympy.Abs: _abs,
-    sympy.sign: jnp.sign,
-    sympy.floor: jnp.floor,
-    sympy.ceiling: jnp.ceil,
-    sympy.Min: _reduce(jnp.minimum),
-    sympy.Max: _reduce(jnp.maximum),
-    sympy.Heaviside: _heaviside,
-    sympy.DiracDelta: _dirac_delta,
-    sympy.erf: jsp.erf,
-    sympy.erfc: jsp.erfc,
-    sympy.gamma: jsp.gamma,
-    sympy.loggamma: jsp.gammaln,
-    sympy.polygamma: _polygamma,
-    sympy.Lt: jnp.less,
-    sympy.Le: jnp.less_equal,
-    sympy.Gt: jnp.greater,
-    sympy.Ge: jnp.greater_equal,
-    sympy.Eq: jnp.equal,
-    sympy.Ne: jnp.not_equal,
-    sympy.And: _reduce(jnp.logical_and),
-    sympy.Or: _reduce(jnp.logical_or),
-    sympy.Xor: _reduce(jnp.logical_xor),
-    sympy.Not: _not,
-}
+from .registry import REGISTRY, Registry, check_symbolic
 
 _STRUCTURAL = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Piecewise)
+_PASS_THROUGH = (*_STRUCTURAL, sympy.logic.boolalg.BooleanAtom, ExprCondPair)
 
 
-def _check_table(table: Mapping[type, Lowering]) -> None:
-    for head, fn in table.items():
-        if not (isinstance(head, type) and issubclass(head, sympy.Basic) and callable(fn)):
-            raise TypeError(f"bad lowering table entry {head!r}: {fn!r}")
+def check_supported(expr: sympy.Basic, registry: Registry = REGISTRY) -> None:
+    """Raise :class:`UnsupportedFunctionError` naming the first head with no lowering.
+
+    Example:
+        >>> check_supported(sympy.besselj(0, sympy.Symbol("x")))
+        Traceback (most recent call last):
+        ...
+        jaxcalc._core.errors.UnsupportedFunctionError: `besselj` (in `besselj(0, x)`) has ...
+    """
+    for node in _operations(expr):
+        if isinstance(node, _PASS_THROUGH) or registry.for_head(node.func) is not None:
+            continue
+        if isinstance(node, (sympy.Derivative, sympy.Subs)):
+            check_symbolic(node, registry)  # a user's JAX callable: say so
+            raise UnsupportedFunctionError(
+                f"SymPy left the derivative `{node}` unevaluated: it has no closed form to "
+                "lower; use method='ad'"
+            )
+        names = ", ".join(sorted((e.name for e in registry.public), key=str.lower))
+        raise UnsupportedFunctionError(
+            f"`{node.func.__name__}` (in `{node}`) has no JAX lowering; supported: {names}, "
+            "Piecewise; add your own with `functions=`"
+        )
 
 
-_check_table(LOWERINGS)
+def has_taylor_rules(expr: sympy.Basic, registry: Registry = REGISTRY) -> bool:
+    """Whether Taylor mode (``jax.experimental.jet``) has rules for all that ``expr`` lowers
+    to: every head's entry says ``taylor``, and no power lowers to ``cbrt``.
+
+    Example:
+        >>> x = sympy.Symbol("x", real=True)
+        >>> has_taylor_rules(sympy.tan(x) * sympy.exp(x)), has_taylor_rules(sympy.gamma(x))
+        (True, False)
+    """
+    for node in _operations(expr):
+        if node.is_Pow and _exponent(node).is_Rational and _exponent(node).q == 3:
+            return False
+        if (entry := registry.for_head(node.func)) is not None and not entry.taylor:
+            return False
+    return True
 
 
-def supported_heads(extra: Mapping[type, Lowering] | None = None) -> list[str]:
-    """Names of the SymPy heads jaxcalc lowers, sorted."""
-    table = collections.ChainMap(dict(extra or {}), LOWERINGS)
-    return sorted({h.__name__ for h in table} | {h.__name__ for h in _STRUCTURAL})
-
-
-def check_supported(expr: sympy.Basic, extra: Mapping[type, Lowering] | None = None) -> None:
-    """Raise :class:`UnsupportedFunctionError` naming the first head with no lowering."""
-    table = collections.ChainMap(dict(extra or {}), LOWERINGS)
+def _operations(expr: sympy.Basic) -> Iterator[sympy.Basic]:
+    """The nodes of ``expr`` that lower to operations, parents first: symbols and constants
+    (folded by SymPy, see :func:`_constant`, whatever their heads) are left out."""
     walk = sympy.preorder_traversal(expr)
     for node in walk:
         if node.is_Symbol or _is_constant(node):
-            walk.skip()  # constants are folded by SymPy (see _constant), whatever their heads
-            continue
-        if isinstance(node, (*_STRUCTURAL, sympy.logic.boolalg.BooleanAtom, ExprCondPair)):
-            continue
-        if node.func not in table:
-            raise UnsupportedFunctionError(
-                f"`{node.func.__name__}` (in `{node}`) has no JAX lowering; supported: "
-                + ", ".join(supported_heads(extra))
-            )
+            walk.skip()
+        else:
+            yield node
 
 
 def _is_constant(node: sympy.Basic) -> bool:
@@ -222,9 +169,9 @@ def _split_denominator(factors: Sequence[sympy.Expr]):
 class _Lowerer:
     """One walk of one expression in one environment (symbol → array)."""
 
-    def __init__(self, env: Mapping[sympy.Symbol, jax.Array], table: Mapping[type, Lowering]):
+    def __init__(self, env: Mapping[sympy.Symbol, jax.Array], registry: Registry):
         self.env = env
-        self.table = table
+        self.registry = registry
         self.memo: dict[sympy.Basic, jax.Array | float | bool] = {}
 
     def __call__(self, root: sympy.Basic):
@@ -277,7 +224,7 @@ class _Lowerer:
             return _power(self.memo[node.base], _exponent(node), lambda: self(node.exp))
         if isinstance(node, sympy.Piecewise):
             return self._piecewise(node)
-        return self.table[node.func](*lowered)
+        return self.registry.for_head(node.func).jax(*lowered)
 
     def _piecewise(self, node: sympy.Piecewise):
         """Double where: each branch sees its inputs through ``where(selected, v, stop_grad(v))``.
@@ -291,7 +238,7 @@ class _Lowerer:
             selected = jnp.logical_and(jnp.logical_not(taken), self(cond))
             taken = jnp.logical_or(taken, selected)
             guarded = {s: jnp.where(selected, v, lax.stop_gradient(v)) for s, v in self.env.items()}
-            branches.append((selected, _Lowerer(guarded, self.table)(expr)))
+            branches.append((selected, _Lowerer(guarded, self.registry)(expr)))
         result = jnp.nan
         for selected, value in reversed(branches):
             result = jnp.where(selected, value, result)
@@ -301,14 +248,15 @@ class _Lowerer:
 def lower(
     expr: sympy.Expr | Sequence[sympy.Expr],
     symbols: Sequence[sympy.Symbol],
-    extra: Mapping[type, Lowering] | None = None,
+    registry: Registry = REGISTRY,
 ) -> Callable[..., jax.Array]:
     """Lower ``expr`` to a pure JAX function of ``symbols`` (positional arrays, one dtype).
 
     The result is elementwise and broadcasts its arguments: a constant expression still
     returns an array of the broadcast shape and the arguments' dtype. A sequence of
     expressions lowers to one function returning a tuple, sharing their subexpressions.
-    ``extra`` adds or overrides table entries (``{sympy_head: jax_function}``).
+    ``registry`` supplies each head's JAX implementation (user functions: see
+    :meth:`Registry.extend`); an unsupported head raises :class:`UnsupportedFunctionError` here.
 
     Example:
         >>> import sympy, jax.numpy as jnp
@@ -316,16 +264,15 @@ def lower(
         >>> lower(x * y + 1, [x, y])(jnp.ones(3), jnp.arange(3.0)).tolist()
         [1.0, 2.0, 3.0]
     """
-    table = collections.ChainMap(dict(extra or {}), LOWERINGS)
     exprs = (expr,) if isinstance(expr, sympy.Basic) else tuple(expr)
     for e in exprs:
-        check_supported(e, extra)
+        check_supported(e, registry)
     symbols = tuple(symbols)
 
     def lowered(*args: jax.Array):
         dtype = jnp.result_type(*args) if args else jnp.float32
         shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
-        walk = _Lowerer(dict(zip(symbols, args, strict=True)), table)
+        walk = _Lowerer(dict(zip(symbols, args, strict=True)), registry)
         outs = tuple(jnp.broadcast_to(jnp.asarray(walk(e), dtype), shape) for e in exprs)
         return outs[0] if isinstance(expr, sympy.Basic) else outs
 

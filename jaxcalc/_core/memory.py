@@ -1,8 +1,10 @@
-"""Memory budgets: whether a result fits in host RAM, checked before anything is allocated.
+"""Memory budgets: whether a result fits in host RAM or device memory, checked before
+anything is allocated.
 
-Host RAM is the kernel's ``MemAvailable`` (``/proc/meminfo``; ``os.sysconf`` elsewhere); one
-request may plan to use :data:`HEADROOM` of it. A request that cannot fit raises
-:class:`~jaxcalc.ResourceError` stating the need, what is available, the margin and the fix.
+Host RAM is the kernel's ``MemAvailable`` (``/proc/meminfo``; ``os.sysconf`` elsewhere), device
+memory what the device reports (``memory_stats()``); one request may plan to use
+:data:`HEADROOM` of it. A request that cannot fit raises :class:`~jaxcalc.ResourceError` stating
+the need, what is available, the margin and the fix.
 
 Example:
     >>> format_bytes(3 * 2**30)
@@ -12,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import os
+
+import jax
 
 from .errors import ResourceError
 
@@ -50,3 +54,21 @@ def require(need: int, have: int | None, what: str, fix: str) -> None:
 
 def require_host(need: int, what: str, fix: str) -> None:
     require(need, host_available(), f"{what} (host memory)", fix)
+
+
+def device_available(device) -> int | None:
+    """Bytes free in ``device``'s memory, or None where the backend does not say (CPU)."""
+    stats = getattr(device, "memory_stats", lambda: None)() or {}
+    if "bytes_limit" not in stats:
+        return None
+    return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+
+
+def require_result(need: int, what: str, fix: str) -> None:
+    """ResourceError unless a result of ``need`` bytes fits where JAX puts it: host RAM on
+    the CPU backend, the default device's memory on an accelerator."""
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        require_host(need, what, fix)
+    else:
+        require(need, device_available(device), f"{what} ({device.platform} memory)", fix)

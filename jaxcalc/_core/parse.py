@@ -2,9 +2,15 @@
 
 The text is read by Python's own parser (``ast.parse`` in ``"eval"`` mode) and the tree is walked
 against allow-lists: number literals, names, ``+ - * / **`` (``^`` means ``**``), unary signs and
-calls of the functions in :data:`FUNCTIONS`. Nothing the user writes is evaluated as Python; the
-SymPy tree is built from SymPy constructors, and every symbol is real (``Symbol(name, real=True)``).
-The :class:`ParseLimits` are checked before the work they guard, so any text is answered quickly.
+calls of the functions in the registry (:data:`jaxcalc._core.registry.REGISTRY`, or one extended
+by ``functions=``). Nothing the user writes is evaluated as Python; the SymPy tree is built from
+SymPy constructors, and every symbol is real (``Symbol(name, real=True)``). A name is a function
+only where it is called: ``gamma*pr/rho`` has the variables gamma, pr and rho.
+
+Acceptance depends on the text and the :class:`ParseLimits` only, never on time or load: the
+limits bound the work itself (characters, syntax nodes, depth, digits, exponents, magnitudes),
+and constants are folded with a bounded amount of work per node (see ``_core.fold``), so any
+text is answered quickly.
 
 Example:
     >>> parse("3*x^2 + 1")
@@ -15,18 +21,17 @@ from __future__ import annotations
 
 import ast
 import bisect
+import dataclasses
 import difflib
+import functools
 import keyword
-import math
 import re
-import time
 import unicodedata
 import warnings
-from collections.abc import Callable, Collection, Container, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-import mpmath
 import sympy
 
 from .errors import (
@@ -40,13 +45,16 @@ from .errors import (
     UnknownNameError,
     UnsafeConstructError,
 )
+from .fold import Folder, Site
+from .registry import REGISTRY, Registry
 
-__all__ = ["CONSTANTS", "DEFAULT_LIMITS", "FUNCTIONS", "ParseLimits", "parse"]
+__all__ = ["CONSTANTS", "DEFAULT_LIMITS", "ParseLimits", "name_hint", "parse"]
 
 
 @dataclass(frozen=True)
 class ParseLimits:
-    """Resource limits of :func:`parse`; exceeding one raises :class:`TooLargeError`.
+    """Limits of :func:`parse` on the work a text may ask for; exceeding one raises
+    :class:`TooLargeError`. Each is a positive integer (else :class:`InputError`).
 
     Attributes:
         max_length: characters of text.
@@ -55,14 +63,14 @@ class ParseLimits:
             the tree, where a chain of ``+``/``-`` (or ``*``/``/``) is one level: long flat sums
             pass.
         max_digits: digits of a number literal, and of each exact number in the result (so
-            that what SymPy prints parses again).
-        max_exponent: bound on a constant exponent, and on the denominator of an exact one:
-            ``x**(10**100)`` and ``2**10**10`` are refused before SymPy computes anything.
-        max_magnitude: a constant given to a function, and a constant power, must lie within
-            ``10**±max_magnitude`` (the float64 range) or be 0; an exact power or ``gamma`` may
-            make this many digits, and all of them together 10 times as many.
-        max_seconds: CPU seconds of SymPy work, which evaluates constants eagerly (as in
-            ``floor(exp(99))``); a safety net.
+            that what SymPy prints parses again); exact arithmetic that would pass it is
+            carried out in floating point instead.
+        max_exponent: bound on a constant exponent, and on the denominator of an exact one,
+            also after SymPy merges powers (``x**10000*x**10000``): ``x**(10**100)`` and
+            ``2**10**10`` are refused before SymPy computes anything.
+        max_magnitude: every constant (a literal, an intermediate or a folded value) must be 0
+            or have a decimal exponent within ``±max_magnitude`` (the float64 range), and an
+            exact power may make at most this many digits.
     """
 
     max_length: int = 10_000
@@ -71,48 +79,24 @@ class ParseLimits:
     max_digits: int = 400
     max_exponent: int = 10_000
     max_magnitude: int = 308
-    max_seconds: float = 0.25
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if type(value) is not int or value < 1:
+                raise InputError(
+                    f"`ParseLimits.{field.name}` must be a positive integer, got {value!r}"
+                )
 
 
 DEFAULT_LIMITS = ParseLimits()
 
-_ONE, _TWO, _ONE_OR_TWO, _SEVERAL = (1,), (2,), (1, 2), range(2, 33)
-
-#: The allowed functions: name -> (SymPy callable, allowed numbers of arguments).
-#: ``log(x, b)`` is the base-``b`` logarithm; ``abs`` is ``Abs``. ``cbrt`` is SymPy's principal
-#: cube root ``x**(1/3)`` (complex for negative ``x``); the real one is ``sign(x)*cbrt(Abs(x))``.
-#: ``Min``/``Max`` fold their number arguments but leave the others be (no pairwise comparisons).
-# fmt: off
-FUNCTIONS: Mapping[str, tuple[Callable[..., sympy.Expr], Container[int]]] = MappingProxyType(
-    {
-        **{name: (getattr(sympy, name), _ONE) for name in (
-            "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
-            "acosh", "atanh", "exp", "sqrt", "cbrt", "Abs", "sign", "floor", "ceiling",
-            "Heaviside", "erf", "erfc", "gamma", "loggamma")},
-        "abs": (sympy.Abs, _ONE),
-        "atan2": (sympy.atan2, _TWO),
-        "log": (sympy.log, _ONE_OR_TWO),
-        "Min": (sympy.Min, _SEVERAL),
-        "Max": (sympy.Max, _SEVERAL),
-    }
-)
-# fmt: on
-
 #: The named constants.
 CONSTANTS: Mapping[str, sympy.Expr] = MappingProxyType({"pi": sympy.pi, "E": sympy.E})
 
-_Unary = Callable[[sympy.Expr], sympy.Expr]
-_LOG10_2 = math.log10(2)
 _BAD_CHAR = re.compile(r"[^\t\n\x20-\x7e]")
 _BRACKET = re.compile(r"[()\[\]{}]")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d_]*(?:\.[\d_]*)?")
-_CALLS = "|".join(sorted(FUNCTIONS, key=len, reverse=True))
-_FUNCTION_LIST = ", ".join(sorted(FUNCTIONS)) + " (for a product write `*`)"
-_HINTS = (  # (pattern of a likely slip, what it meant, what the slip is called)
-    (r"(?<![\w.])(\d+(?:\.\d*)?)(?![eE][+-]?\d)([A-Za-z]\w*)", "{}*{}", "implicit multiplication"),
-    (rf"(?<![\w.])({_CALLS})\s+(\w+)", "{}({})", "a call without parentheses"),
-    (r"(?<![\w.])(\w+)\s+(\w+)", "{}*{}", "implicit multiplication"),
-)
 _ALLOWED = "use numbers, names, + - * / ** ^ and calls of allowed functions"
 # fmt: off
 _UNSAFE = {
@@ -137,37 +121,76 @@ def parse(
     variables: Collection[str] | None = None,
     *,
     limits: ParseLimits = DEFAULT_LIMITS,
+    functions: Registry | Mapping[str, object] | None = None,
 ) -> sympy.Expr:
     """Parse formula text into a SymPy expression without ever executing it.
 
     Args:
         text: the formula, e.g. ``"x**3 - 1/x"``; ``^`` is a power, as ``**``.
         variables: the names it may use besides :data:`CONSTANTS`; ``None`` allows any name.
-        limits: resource limits, see :class:`ParseLimits`.
+            A name that is not called is a variable, even one spelled like a function.
+        limits: bounds on the work, see :class:`ParseLimits`.
+        functions: the functions it may call: a ``Registry``, or a mapping of user functions
+            added to the built-in ones (``Registry.extend``); default: the built-in ones.
 
     Returns:
-        The expression; every name becomes ``sympy.Symbol(name, real=True)``.
+        The expression; every name becomes ``sympy.Symbol(name, real=True)``. Constants are
+        real, finite and folded as ``_core.fold`` describes.
 
     Raises:
         ParseError: a subclass saying what is wrong and, where known, at which 1-based
             ``column`` (counted from the start of the text).
-        InputError: ``variables`` is not a collection of plain names.
+        InputError: ``variables``, ``limits`` or ``functions`` is not what is expected.
 
     Example:
         >>> parse("x**3 - 1/x")
         x**3 - 1/x
+        >>> parse("gamma*pr/rho", variables=("gamma", "pr", "rho"))
+        gamma*pr/rho
     """
+    if not isinstance(limits, ParseLimits):
+        raise InputError(f"`limits` must be a jaxcalc.ParseLimits, got {type(limits).__name__}")
+    registry = _registry(functions)
     names = _check_variables(variables)
-    source = _Source(_check_text(text, limits), limits)
+    source = _Source(_check_text(text, limits), limits, registry)
     tree = source.syntax_tree()
     try:
-        return _Builder(source, names, limits).result(tree.body)
+        return _Builder(source, names, registry).result(tree.body)
     except ParseError:
         raise
     except (RecursionError, MemoryError, OverflowError) as err:
         raise TooLargeError(f"a constant is too large to evaluate ({err})") from None
-    except Exception as err:  # SymPy evaluating a constant; never let it escape unexplained
+    except Exception as err:  # SymPy building a node; never let it escape unexplained
         raise ParseError(f"could not build the expression: {type(err).__name__}: {err}") from None
+
+
+def name_hint(name: str) -> str:
+    """What a variable called ``name`` was probably meant to be, or ``""``.
+
+    Example:
+        >>> name_hint("e")
+        "for Euler's number write `E`, and `exp(x)` for e**x"
+    """
+    if name == "e":
+        return "for Euler's number write `E`, and `exp(x)` for e**x"
+    if name == "I":
+        return "`I` is a variable here: jaxcalc computes with real numbers only"
+    if name.lower() == "pi" and name != "pi":
+        return "for the number pi write `pi`"
+    return ""
+
+
+def _registry(functions: Registry | Mapping[str, object] | None) -> Registry:
+    if functions is None:
+        return REGISTRY
+    if isinstance(functions, Registry):
+        return functions
+    if isinstance(functions, Mapping):
+        return REGISTRY.extend(functions)
+    raise InputError(
+        "`functions` must be a mapping such as {'softplus': 'log(1 + exp(u))'}, "
+        f"got {type(functions).__name__}"
+    )
 
 
 def _check_variables(variables: Collection[str] | None) -> tuple[str, ...] | None:
@@ -182,9 +205,21 @@ def _check_variables(variables: Collection[str] | None) -> tuple[str, ...] | Non
         plain = isinstance(name, str) and name.isidentifier() and name.isascii()
         if not plain or keyword.iskeyword(name) or name.startswith("_"):
             raise InputError(f"`variables` holds {name!r}, which is not a plain name like 'x'")
-        if name in FUNCTIONS or name in CONSTANTS:
-            raise InputError(f"`variables` holds {name!r}, which names a function or constant")
+        if name in CONSTANTS:
+            raise InputError(f"`variables` holds {name!r}, which names a constant")
     return names
+
+
+@functools.lru_cache(maxsize=16)
+def _hints(registry: Registry) -> tuple[tuple[str, str, str], ...]:
+    """(pattern of a likely slip, what it meant, what the slip is called)."""
+    calls = "|".join(sorted(registry, key=len, reverse=True))
+    return (
+        (r"(?<![\w.])(\d+(?:\.\d*)?)(?![eE][+-]?\d)([A-Za-z]\w*)", "{}*{}",
+         "implicit multiplication"),
+        (rf"(?<![\w.])({calls})\s+(\w+)", "{}({})", "a call without parentheses"),
+        (r"(?<![\w.])(\w+)\s+(\w+)", "{}*{}", "implicit multiplication"),
+    )  # fmt: skip
 
 
 def _check_text(text: object, limits: ParseLimits) -> str:
@@ -235,8 +270,8 @@ def _check_sizes(text: str, limits: ParseLimits) -> None:
 class _Source:
     """The text as Python code (``^`` spelled ``**``, blanks as spaces) and its column map."""
 
-    def __init__(self, text: str, limits: ParseLimits):
-        self.text, self.limits = text, limits
+    def __init__(self, text: str, limits: ParseLimits, registry: Registry):
+        self.text, self.limits, self.registry = text, limits, registry
         body = text.lstrip()
         self.shift = len(text) - len(body)
         carets = [match.start() for match in re.finditer(r"\^", body)]
@@ -246,6 +281,10 @@ class _Source:
     def column(self, offset: int) -> int:
         """The 1-based column of the text at 0-based ``offset`` of the code."""
         return self.shift + offset - bisect.bisect_left(self.caret_starts, offset) + 1
+
+    def site(self, node: ast.expr) -> Site:
+        """Where ``node`` is, for messages that quote it."""
+        return Site(self.code, node.col_offset, node.end_col_offset, self.column(node.col_offset))
 
     def syntax_tree(self) -> ast.Expression:
         try:
@@ -262,7 +301,7 @@ class _Source:
         return tree
 
     def syntax_error(self, err: SyntaxError) -> ExpressionSyntaxError:
-        for pattern, meant, slip in _HINTS:
+        for pattern, meant, slip in _hints(self.registry):
             for match in re.finditer(pattern, self.text):
                 if not any(keyword.iskeyword(word) for word in match.groups()):
                     column = match.start() + 1
@@ -284,26 +323,13 @@ class _Source:
         return ExpressionSyntaxError(f"invalid syntax at column {column}{detail}", column=column)
 
 
-def _size(value: sympy.Expr) -> tuple[float, bool]:
-    """``|log10|value||`` of a constant (the digit count of an exact one; 0 for 0, oo and nan),
-    and whether it is real."""
-    if value.is_Rational:
-        return math.log10(max(abs(value.p), value.q)), True
-    approx = value if value.is_Float else value.evalf(3)
-    real, imag = approx.as_real_imag()
-    parts = [part for part in (real, imag) if part.is_Float and part]
-    size = max((min(abs(mpmath.mag(part)), 10**9) * _LOG10_2 for part in parts), default=0.0)
-    return size, imag.is_zero is True
-
-
 class _Builder:
     """Walks the syntax tree against the allow-lists, building the SymPy tree bottom-up."""
 
-    def __init__(self, source: _Source, variables: tuple[str, ...] | None, limits: ParseLimits):
-        self.source, self.variables, self.limits = source, variables, limits
-        self.digits_left = 10 * limits.max_magnitude  # exact digits powers and gamma may still make
-        self.deadline = time.thread_time() + limits.max_seconds
-        self.constant_memo: dict[sympy.Basic, bool] = {}
+    def __init__(self, source: _Source, variables: tuple[str, ...] | None, registry: Registry):
+        self.source, self.variables, self.registry = source, variables, registry
+        self.limits = limits = source.limits
+        self.fold = Folder(limits.max_digits, limits.max_magnitude)
 
     def result(self, node: ast.expr) -> sympy.Expr:
         expr = self.build(node, 1)
@@ -324,8 +350,6 @@ class _Builder:
     def build(self, node: ast.expr, depth: int) -> sympy.Expr:
         if depth > self.limits.max_depth:
             raise self.error(TooLargeError, node, f"nesting deeper than {self.limits.max_depth}")
-        if time.thread_time() > self.deadline:
-            raise self.error(TooLargeError, node, "too much work evaluating constants")
         kind = type(node)
         if kind is ast.Constant:
             return self.number(node)
@@ -335,32 +359,36 @@ class _Builder:
             return self.call(node, depth)
         if kind is ast.UnaryOp and type(node.op) in (ast.USub, ast.UAdd):
             operand = self.build(node.operand, depth + 1)
-            return -operand if type(node.op) is ast.USub else operand
+            if type(node.op) is ast.UAdd:
+                return operand
+            return self.fold.combine(sympy.Mul, [(_MINUS_ONE, False), (operand, False)],
+                                     self.source.site(node))  # fmt: skip
         if kind is ast.BinOp and type(node.op) is ast.Pow:
-            return self.power(node, depth)
+            base, exponent = (self.build(side, depth + 1) for side in (node.left, node.right))
+            return self.power(node, base, exponent, node.right)
         if kind is ast.BinOp and type(node.op) in (ast.Add, ast.Sub):
-            return sympy.Add(*self.chain(node, ast.Add, ast.Sub, depth, lambda term: -term))
+            return self.chain(node, sympy.Add, ast.Add, ast.Sub, depth)
         if kind is ast.BinOp and type(node.op) in (ast.Mult, ast.Div):
-            return sympy.Mul(*self.chain(node, ast.Mult, ast.Div, depth, _reciprocal))
+            return self.chain(node, sympy.Mul, ast.Mult, ast.Div, depth)
         raise self.unsafe(node, type(node.op) if kind in (ast.BinOp, ast.UnaryOp) else kind)
 
     def chain(
-        self, node: ast.expr, op: type, inverse_op: type, depth: int, invert: _Unary
-    ) -> list[sympy.Expr]:
-        """The operands of a left-nested chain such as ``a - b + c``, walked without recursion."""
-        links = []
+        self, node: ast.expr, head: type, op: type, inverse_op: type, depth: int
+    ) -> sympy.Expr:
+        """A left-nested chain such as ``a - b + c``, walked without recursion."""
+        top, links = node, []
         while type(node) is ast.BinOp and type(node.op) in (op, inverse_op):
             links.append((type(node.op), node.right))
             node = node.left
         operands = []
         if op is ast.Mult and type(node) is ast.UnaryOp and type(node.op) is ast.USub:
-            operands.append(sympy.Integer(-1))  # `-a/b` is -(a/b), as SymPy prints it; (-a)/b
+            operands.append((_MINUS_ONE, False))  # `-a/b` is -(a/b), as SymPy prints it; (-a)/b
             node = node.operand  # would distribute the sign over a sum `a` and not round-trip
         links.append((op, node))
         for link_op, operand in reversed(links):
-            value = self.build(operand, depth + 1)
-            operands.append(invert(value) if link_op is inverse_op else value)
-        return operands
+            operands.append((self.build(operand, depth + 1), link_op is inverse_op))
+        result = self.fold.combine(head, operands, self.source.site(top))
+        return self.checked_powers(result, top)
 
     def number(self, node: ast.Constant) -> sympy.Expr:
         value = node.value
@@ -368,12 +396,17 @@ class _Builder:
             if abs(value) >= 10**self.limits.max_digits:  # e.g. hexadecimal; decimal is checked
                 limit = self.limits.max_digits  # before parsing, by _check_text
                 raise self.error(TooLargeError, node, f"a number of more than {limit} digits")
-            return sympy.Integer(value)
-        if type(value) is float:
-            if not math.isfinite(value):
-                raise self.error(TooLargeError, node, "a number beyond double precision")
-            return sympy.Float(value)
-        raise self.unsafe(node, type(value))
+            number = sympy.Integer(value)
+        elif type(value) is float:
+            literal = self.source.site(node).text
+            if value in (float("inf"), 0.0) and re.search(r"^[^eE]*[1-9]", literal):
+                way = "above" if value else "below"
+                raise self.error(TooLargeError, node, f"a number {way} double precision")
+            number = sympy.Float(value)
+        else:
+            raise self.unsafe(node, type(value))
+        value = self.fold.check(self.fold.value(number), self.source.site(node))
+        return self.fold.settle(number, value)
 
     def name(self, node: ast.Name) -> sympy.Expr:
         name = node.id
@@ -381,125 +414,85 @@ class _Builder:
             raise self.unsafe(node, "names starting with `_`")
         if name in CONSTANTS:
             return CONSTANTS[name]
-        if name in FUNCTIONS:
-            what, then = f"function `{name}` without arguments", f"; call it, e.g. `{name}(x)`"
-            raise self.error(ExpressionSyntaxError, node, what, then)
         if self.variables is not None and name not in self.variables:
             allowed = [*self.variables, *CONSTANTS]
-            then = f";{_did_you_mean(name, allowed)} allowed names: {', '.join(allowed)}"
+            hint = name_hint(name)
+            hint = f" {hint};" if hint else _did_you_mean(name, allowed)
+            if name in self.registry:
+                hint += f" `{name}` is a function: call it, e.g. `{name}(x)`, or declare it;"
+            then = f";{hint} allowed names: {', '.join(allowed)}"
             raise self.error(UnknownNameError, node, f"unknown name `{name}`", then)
         return sympy.Symbol(name, real=True)
 
     def call(self, node: ast.Call, depth: int) -> sympy.Expr:
         func = node.func
-        if type(func) is not ast.Name or func.id not in FUNCTIONS:
+        if type(func) is not ast.Name or func.id not in self.registry:
             raise self.bad_callee(node, depth)
         if node.keywords:
             raise self.unsafe(node.keywords[0].value, "keyword arguments")
         name = func.id
-        function, arities = FUNCTIONS[name]
-        if len(node.args) not in arities:
-            then = f": `{name}` takes {_arity(arities)}, got {len(node.args)}"
+        entry = self.registry[name]
+        if len(node.args) not in entry.arity:
+            then = f": `{name}` takes {_arity(entry.arity)}, got {len(node.args)}"
             raise self.error(ExpressionSyntaxError, node, "wrong number of arguments", then)
         args = [self.build(arg, depth + 1) for arg in node.args]
-        what = f"the argument of `{name}`"
-        real = all([self.check_magnitude(arg, node, what) for arg in args])
-        if name in ("gamma", "loggamma") and args[0].is_Rational and args[0].q <= 2:
-            size = float(min(abs(args[0]), 10**6))  # SymPy writes gamma(n), gamma(n + 1/2) out
-            if size > 2:
-                self.spend(math.lgamma(size) / math.log(10), node, f"`{name}`")
-        if name in ("Min", "Max"):  # SymPy compares symbolic arguments pairwise, slowly
-            numbers = [arg for arg in args if arg.is_Number]
-            others = [arg for arg in args if not arg.is_Number]
-            return function(*others, *([function(*numbers)] if numbers else []), evaluate=False)
-        if real:
-            result = function(*args)
-            return self.checked_power(result, node) if result.is_Pow else result
-        # SymPy can take seconds to simplify functions of complex constants, e.g. acos(3): skip it
-        if name == "log" and len(args) == 2:
-            return function(args[0], evaluate=False) / function(args[1], evaluate=False)
-        return function(*args, evaluate=False)
+        if parts := self.fold.power_parts(entry.build, args):
+            return self.power(node, *parts, node)
+        result = self.fold.call(entry.build, args, self.source.site(node))
+        return self.checked_powers(result, node)
 
     def bad_callee(self, node: ast.Call, depth: int) -> ParseError:
         func = node.func
         if type(func) is ast.Name and func.id.startswith("_"):
             return self.unsafe(func, "names starting with `_`")
         if type(func) is ast.Name and func.id not in (*CONSTANTS, *(self.variables or ())):
-            then = f";{_did_you_mean(func.id, FUNCTIONS)} the functions are {_FUNCTION_LIST}"
+            names = sorted(self.registry)
+            listing = f"{', '.join(names)} (for a product write `*`)"
+            then = f";{_did_you_mean(func.id, names)} the functions are {listing}"
             return self.error(UnknownFunctionError, func, f"unknown function `{func.id}`", then)
         self.build(func, depth + 1)  # a callee that is no allowed operand fails here
         head = self.source.code[node.col_offset : self.source.code.index("(", func.end_col_offset)]
         then = f" is not supported; did you mean `{head.strip()[:40]}*(...)`?"
         return self.error(ExpressionSyntaxError, node, "implicit multiplication", then)
 
-    def power(self, node: ast.BinOp, depth: int) -> sympy.Expr:
-        base = self.build(node.left, depth + 1)
-        exponent = self.build(node.right, depth + 1)
-        real = self.check_exponent(exponent, node.right)
-        if base.is_Rational and exponent.is_Rational:
-            self.spend(_size(base)[0] * (abs(exponent.p) // exponent.q), node, "the power")
-        real &= self.check_magnitude(base, node, "the base of the power")
-        return self.checked_power(sympy.Pow(base, exponent, evaluate=real), node)
+    def power(
+        self, node: ast.expr, base: sympy.Expr, exponent: sympy.Expr, at: ast.expr
+    ) -> sympy.Expr:
+        """``base**exponent`` for ``node``; ``at`` is where the exponent is written."""
+        self.check_exponent(exponent, at)
+        result = self.fold.power(base, exponent, self.source.site(node))
+        return self.checked_powers(result, node)
 
-    def checked_power(self, result: sympy.Expr, node: ast.AST) -> sympy.Expr:
-        """``result``, checked: SymPy merges nested powers, ``sqrt(sqrt(x))`` is ``x**(1/4)``."""
-        if result.is_Pow:
-            self.check_exponent(result.exp, node)
-        self.check_magnitude(result, node, "the power")
+    def checked_powers(self, result: sympy.Expr, node: ast.AST) -> sympy.Expr:
+        """``result``, its exponents checked: SymPy merges powers, ``sqrt(sqrt(x))`` is
+        ``x**(1/4)`` and ``x**10000*x**10000`` is ``x**20000``."""
+        for factor in result.args if result.is_Mul else (result,):
+            if factor.is_Pow:
+                self.check_exponent(factor.exp, node)
         return result
 
-    def check_exponent(self, exponent: sympy.Expr, node: ast.AST) -> bool:
-        """Whether ``exponent`` is not a constant, or a real one; raises if it is too large."""
-        if not self.is_constant(exponent):
-            return True
+    def check_exponent(self, exponent: sympy.Expr, node: ast.AST) -> None:
+        """Raises if constant ``exponent`` is too large (or an exact one too fine)."""
+        value = self.fold.value(exponent)
+        if value is None:
+            return
         limit = self.limits.max_exponent
         if exponent.is_Rational:
-            real, small = True, abs(exponent.p) <= limit * exponent.q and exponent.q <= limit
+            small = abs(exponent.p) <= limit * exponent.q and exponent.q <= limit
         else:
-            size, real = _size(exponent)
-            small = size <= math.log10(limit)
+            small = abs(value) <= limit
         if not small:
             raise self.error(TooLargeError, node, f"an exponent beyond {limit}")
-        return real
-
-    def is_constant(self, expr: sympy.Basic) -> bool:
-        """Whether ``expr`` has no symbols (memoized, so parents reuse their children's answers)."""
-        if expr.is_Atom:
-            return not expr.is_Symbol
-        known = self.constant_memo.get(expr)
-        if known is None:
-            known = self.constant_memo[expr] = all(map(self.is_constant, expr.args))
-        return known
-
-    def check_magnitude(self, value: sympy.Expr, node: ast.AST, what: str) -> bool:
-        """Whether ``value`` is not a constant, or a real one; raises if it is too large."""
-        if not self.is_constant(value):
-            return True
-        size, real = _size(value)
-        if size > self.limits.max_magnitude:
-            raise self.error(
-                TooLargeError, node, what, f" is beyond 10**±{self.limits.max_magnitude}"
-            )
-        return real
-
-    def spend(self, digits: float, node: ast.AST, what: str) -> None:
-        self.digits_left -= digits
-        if digits > self.limits.max_magnitude or self.digits_left < 0:
-            limit = self.limits.max_magnitude
-            then = (
-                f" makes about {digits:.0f} digits; the limit is {limit} each, {10 * limit} in all"
-            )
-            raise self.error(TooLargeError, node, what, then)
 
 
-def _reciprocal(value: sympy.Expr) -> sympy.Expr:
-    return sympy.Pow(value, -1)
+_MINUS_ONE = sympy.Integer(-1)
 
 
-def _arity(arities: Container[int]) -> str:
-    if isinstance(arities, range):
-        return f"{arities.start} to {arities.stop - 1} arguments"
-    return " or ".join(map(str, arities)) + (" argument" if arities == _ONE else " arguments")
+def _arity(arities: Sequence[int]) -> str:
+    if len(arities) > 2 and list(arities) == list(range(arities[0], arities[-1] + 1)):
+        return f"{arities[0]} to {arities[-1]} arguments"
+    unit = " argument" if tuple(arities) == (1,) else " arguments"
+    return " or ".join(map(str, arities)) + unit
 
 
 def _did_you_mean(name: str, options: Collection[str]) -> str:

@@ -1,12 +1,12 @@
 """The function registry: every function jaxcalc supports, declared once.
 
-Each :class:`Entry` says everything the rest of jaxcalc needs to know about one function: the
-names people type (``asin``, ``arcsin``), how many arguments it takes, how to build it in SymPy,
-which SymPy heads it lowers, its JAX implementation, whether Taylor mode (``jax.experimental.jet``)
-has rules for it, and its derivative convention at kinks and steps. The parser
-(``_core.parse``), the lowering (``_core.lower``), the ``auto`` derivative method, the public
-listing :func:`functions` and the README table all read :data:`REGISTRY`; users extend it per
-formula with ``functions=`` (see :meth:`Registry.extend`).
+Each :class:`Entry` (the table is :mod:`jaxcalc._core.functions_table`) says everything the rest
+of jaxcalc needs to know about one function: the names people type (``asin``, ``arcsin``), how
+many arguments it takes, how to build it in SymPy, which SymPy heads it lowers, its JAX
+implementation, whether Taylor mode (``jax.experimental.jet``) has rules for it, and its
+derivative convention at kinks and steps. The parser, the lowering, the ``auto`` derivative
+method, the public listing :func:`functions` and the README table all read :data:`REGISTRY`;
+users add functions per formula with ``functions=`` (see :meth:`Registry.extend`).
 
 Example:
     >>> REGISTRY["arcsin"].name, REGISTRY["arcsin"].arity
@@ -18,61 +18,45 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable, Iterator, Mapping
+import inspect
+import itertools
+import keyword
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.special as jsp
 import sympy
 
-#: Derivative conventions: ``smooth`` (the ordinary derivative), ``kink`` (at a kink the mean
-#: of the one-sided derivatives: ``Abs'(0) = 0``, a ``Max``/``Min`` tie splits 1/2-1/2), ``step``
-#: (derivative 0 everywhere: the Dirac delta at a jump is dropped, as JAX does).
-KINDS = ("smooth", "kink", "step")
+from .errors import InputError, ParseError, UnsupportedFunctionError
+from .functions_table import ENTRIES, KINDS, Entry
 
+__all__ = ["REGISTRY", "Entry", "Registry", "check_symbolic", "functions", "markdown_table"]
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One supported function.
-
-    Attributes:
-        name: the name SymPy prints (``asin``, ``Abs``); also accepted in text.
-        build: SymPy constructor: ``build(*sympy_args) -> sympy.Expr``.
-        jax: JAX implementation of the lowered head, elementwise in its arguments.
-        heads: the SymPy heads (classes) that lower through ``jax``.
-        arity: the numbers of arguments accepted in text.
-        aliases: other spellings accepted in text (``arcsin``, ``ln``).
-        taylor: whether Taylor mode (``jet``) has rules for every primitive of ``jax``.
-        kind: derivative convention, one of :data:`KINDS`.
-        summary: one line for :func:`functions` and the README table.
-    """
-
-    name: str
-    build: Callable[..., sympy.Expr]
-    jax: Callable[..., jax.Array]
-    heads: tuple[type, ...]
-    arity: tuple[int, ...] = (1,)
-    aliases: tuple[str, ...] = ()
-    taylor: bool = True
-    kind: str = "smooth"
-    summary: str = ""
-
-    @property
-    def spellings(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
+#: What ``functions=`` accepts per name: a formula (text or SymPy) or a JAX callable.
+UserFunction = str | sympy.Expr | Callable[..., jax.Array]
 
 
 class Registry(Mapping[str, Entry]):
     """Entries by every spelling accepted in text; :meth:`for_head` finds one by SymPy head.
 
-    Immutable and hashable (a Function's compiled kernels are cached per registry).
+    Immutable, hashable, and equal to any registry with equal entries (a Function's compiled
+    kernels are cached per registry).
     """
 
-    def __init__(self, entries: tuple[Entry, ...]):
+    def __init__(self, entries: Iterable[Entry]):
         self.entries = tuple(entries)
-        self._by_name = {s: e for e in self.entries for s in e.spellings}
-        self._by_head = {h: e for e in self.entries for h in e.heads}
+        self._by_name: dict[str, Entry] = {}
+        self._by_head: dict[type, Entry] = {}
+        for entry in self.entries:
+            if entry.kind not in KINDS:
+                raise ValueError(f"{entry.name}: kind {entry.kind!r} is not one of {KINDS}")
+            for key, table in [(s, self._by_name) for s in entry.spellings if entry.public] + [
+                (h, self._by_head) for h in entry.heads
+            ]:
+                if table.setdefault(key, entry) is not entry:
+                    raise ValueError(f"{key!r} is declared by both {table[key].name} and "
+                                     f"{entry.name}")
 
     def __getitem__(self, name: str) -> Entry:
         return self._by_name[name]
@@ -89,85 +73,207 @@ class Registry(Mapping[str, Entry]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Registry) and other.entries == self.entries
 
+    def __repr__(self) -> str:
+        return f"Registry({len(self.public)} functions)"
+
+    @property
+    def public(self) -> tuple[Entry, ...]:
+        """The entries text may call (those :func:`functions` lists), in table order."""
+        return tuple(e for e in self.entries if e.public)
+
     def for_head(self, head: type) -> Entry | None:
         """The entry lowering SymPy head ``head`` (a class such as ``sympy.sin``), or None."""
         return self._by_head.get(head)
 
+    def extend(self, functions: Mapping[str, UserFunction] | None) -> Registry:
+        """This registry plus the user's functions (``self`` when there are none).
 
-def _abs(x):
-    # |x| = x·sign(x) exactly, and sign has a (symbolic) zero derivative, so every order of
-    # jvp/grad/jet sees Abs' = sign with sign(0) = 0: the mean of the one-sided slopes.
-    # (jnp.abs has abs'(0) = 1; a custom_jvp is lost at higher orders and breaks jet.)
-    return x * jnp.sign(x)
+        Each key is a name, or a name with its arguments (``"f(a, b)"``); each value is
 
+        * a formula, as text (parsed safely) or a SymPy expression: its arguments are the ones
+          the key names, else its free symbols sorted by name. It becomes an entry whose
+          ``build`` substitutes the call's arguments into the formula, so every path, symbolic
+          included, sees only the functions it calls: built-ins, or those of the registry it
+          extends (extend twice to build one user function on another);
+        * a JAX callable, elementwise in its arguments (as many as the key names, else its
+          required positional parameters): a new real SymPy head lowered by the callable.
+          SymPy cannot differentiate it (``symbolic=False``): AD only.
 
-def _heaviside(x, h0=0.5):
-    return jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, h0))
+        Names must be plain identifiers that are not yet a function or constant (built-ins
+        cannot be overridden, so a printed formula means one thing). Equal inputs give equal
+        registries.
 
+        Raises:
+            InputError: naming the key, for a bad name, formula or value.
 
-def _reduce(binary):
-    return lambda *args: functools.reduce(binary, args)
+        Example:
+            >>> reg = REGISTRY.extend({"softplus": "log(1 + exp(u))"})
+            >>> x = sympy.Symbol("x", real=True)
+            >>> reg["softplus"].build(x)
+            log(exp(x) + 1)
+            >>> reg == REGISTRY.extend({"softplus": "log(1 + exp(u))"})
+            True
+        """
+        if functions is None or (isinstance(functions, Mapping) and not functions):
+            return self
+        if not isinstance(functions, Mapping):
+            raise InputError(
+                "`functions` must be a dict such as {'softplus': 'log(1 + exp(u))'}, got "
+                f"{type(functions).__name__}"
+            )
+        new = sorted((_user_entry(key, value, self) for key, value in functions.items()),
+                     key=lambda e: e.name)
+        for first, second in itertools.pairwise(new):
+            if first.name == second.name:
+                raise InputError(f"`functions` defines `{first.name}` twice; keep one key")
+        return Registry((*self.entries, *new))
 
-
-def _min_max(head):
-    def build(*args):  # SymPy compares symbolic arguments pairwise, slowly: fold numbers only
-        numbers = [a for a in args if a.is_Number]
-        others = [a for a in args if not a.is_Number]
-        return head(*others, *([head(*numbers)] if numbers else []), evaluate=False)
-
-    return build
-
-
-def _log(x, base=None):
-    return sympy.log(x) if base is None else sympy.log(x) / sympy.log(base)
-
-
-def _sympy(name: str, *, jax_impl, **kw) -> Entry:
-    head = getattr(sympy, name)
-    return Entry(name, head, jax_impl, (head,), **kw)
-
-
-# fmt: off
-_ENTRIES = (
-    _sympy("sin", jax_impl=jnp.sin, summary="sine"),
-    _sympy("cos", jax_impl=jnp.cos, summary="cosine"),
-    _sympy("tan", jax_impl=jnp.tan, taylor=False, summary="tangent"),
-    _sympy("asin", jax_impl=jnp.arcsin, aliases=("arcsin",), summary="inverse sine"),
-    _sympy("acos", jax_impl=jnp.arccos, aliases=("arccos",), summary="inverse cosine"),
-    _sympy("atan", jax_impl=jnp.arctan, aliases=("arctan",), summary="inverse tangent"),
-    _sympy("atan2", jax_impl=jnp.arctan2, arity=(2,), aliases=("arctan2",),
-           summary="atan2(y, x): angle of the point (x, y)"),
-    _sympy("sinh", jax_impl=jnp.sinh, summary="hyperbolic sine"),
-    _sympy("cosh", jax_impl=jnp.cosh, summary="hyperbolic cosine"),
-    _sympy("tanh", jax_impl=jnp.tanh, summary="hyperbolic tangent"),
-    _sympy("asinh", jax_impl=jnp.arcsinh, aliases=("arcsinh",), summary="inverse sinh"),
-    _sympy("acosh", jax_impl=jnp.arccosh, aliases=("arccosh",), summary="inverse cosh"),
-    _sympy("atanh", jax_impl=jnp.arctanh, aliases=("arctanh",), summary="inverse tanh"),
-    _sympy("exp", jax_impl=jnp.exp, summary="exponential"),
-    Entry("log", _log, jnp.log, (sympy.log,), arity=(1, 2), aliases=("ln",),
-          summary="natural logarithm; log(x, b) is the base-b logarithm"),
-    _sympy("sqrt", jax_impl=jnp.sqrt, summary="square root (NaN for x < 0)"),
-    _sympy("cbrt", jax_impl=jnp.cbrt, summary="principal cube root x**(1/3) (NaN for x < 0)"),
-    Entry("Abs", sympy.Abs, _abs, (sympy.Abs,), aliases=("abs",), kind="kink",
-          summary="absolute value"),
-    _sympy("sign", jax_impl=jnp.sign, kind="step", summary="sign: -1, 0 or 1"),
-    _sympy("floor", jax_impl=jnp.floor, kind="step", summary="largest integer <= x"),
-    _sympy("ceiling", jax_impl=jnp.ceil, kind="step", summary="smallest integer >= x"),
-    Entry("Heaviside", sympy.Heaviside, _heaviside, (sympy.Heaviside,), kind="step",
-          summary="unit step, 1/2 at 0"),
-    _sympy("erf", jax_impl=jsp.erf, summary="error function"),
-    _sympy("erfc", jax_impl=jsp.erfc, summary="complementary error function"),
-    _sympy("gamma", jax_impl=jsp.gamma, taylor=False, summary="gamma function"),
-    _sympy("loggamma", jax_impl=jsp.gammaln, taylor=False, summary="log|gamma(x)|"),
-    Entry("Min", _min_max(sympy.Min), _reduce(jnp.minimum), (sympy.Min,), arity=tuple(range(2, 33)),
-          kind="kink", summary="smallest argument"),
-    Entry("Max", _min_max(sympy.Max), _reduce(jnp.maximum), (sympy.Max,), arity=tuple(range(2, 33)),
-          kind="kink", summary="largest argument"),
-)
-# fmt: on
 
 #: Every function jaxcalc supports out of the box.
-REGISTRY = Registry(_ENTRIES)
+REGISTRY = Registry(ENTRIES)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Formula:
+    """``build`` of a user formula: the call's arguments substituted for its own."""
+
+    arguments: tuple[sympy.Symbol, ...]
+    expr: sympy.Expr
+
+    def __call__(self, *args: sympy.Expr) -> sympy.Expr:
+        values = [sympy.sympify(a, strict=True) for a in args]  # numbers or SymPy, no text
+        return self.expr.xreplace(dict(zip(self.arguments, values, strict=True)))
+
+
+_KEY = re.compile(r"\s*([A-Za-z]\w*)\s*(?:\((.*)\))?\s*", re.DOTALL)
+
+
+def _user_entry(key: object, value: object, registry: Registry) -> Entry:
+    name, arguments = _signature(key, registry)
+    where = f"`functions[{key!r}]`"
+    if isinstance(value, (str, sympy.Expr)):
+        return _formula_entry(where, name, arguments, value, registry)
+    if callable(value) and not isinstance(value, (type, sympy.Basic)):
+        return _callable_entry(where, name, arguments, value)
+    raise InputError(
+        f"{where} must be a formula (text such as 'log(1 + exp(u))' or a sympy.Expr) or a "
+        f"JAX callable such as `lambda u: u * jax.nn.sigmoid(u)`, got {type(value).__name__}"
+    )
+
+
+def _signature(key: object, registry: Registry) -> tuple[str, tuple[str, ...] | None]:
+    """The name and, when the key names them (``"f(a, b)"``), the arguments."""
+    match = _KEY.fullmatch(key) if isinstance(key, str) and key.isascii() else None
+    if match is None:
+        raise InputError(
+            f"`functions` keys must be names such as 'softplus' or 'f(a, b)', got {key!r}"
+        )
+    name, inside = match.groups()
+    arguments = None if inside is None else tuple(a.strip() for a in inside.split(","))
+    from .parse import CONSTANTS  # parse reads this registry: imported when first needed
+
+    if keyword.iskeyword(name) or name in registry or name in CONSTANTS:
+        what = "constant" if name in CONSTANTS else "function"
+        raise InputError(
+            f"`functions` key {key!r}: `{name}` is already a {what}; built-ins cannot be "
+            "redefined, pick another name"
+        )
+    bad = [a for a in arguments or () if not a.isidentifier() or keyword.iskeyword(a)]
+    if arguments is not None and (bad or len(set(arguments)) != len(arguments)):
+        raise InputError(
+            f"`functions` key {key!r}: arguments must be distinct names, as in 'f(a, b)'"
+        )
+    return name, arguments
+
+
+def _formula_entry(where, name, arguments, formula, registry: Registry) -> Entry:
+    from .parse import parse  # parse reads this registry: imported when first needed
+
+    if isinstance(formula, str):
+        try:
+            expr = parse(formula, arguments, functions=registry)
+        except ParseError as err:
+            raise InputError(f"{where}: {err}") from None
+    else:
+        expr = formula.xreplace({s: sympy.Symbol(s.name, real=True) for s in formula.free_symbols})
+    free = sorted(s.name for s in expr.free_symbols)
+    arguments = tuple(free) if arguments is None else arguments
+    if not arguments:
+        raise InputError(
+            f"{where}: the formula `{expr}` has no arguments; name them in the key, e.g. "
+            f"'{name}(u)'"
+        )
+    if not set(free) <= set(arguments):
+        raise InputError(
+            f"{where}: the formula `{expr}` uses {sorted(set(free) - set(arguments))}, which "
+            f"the key does not name as arguments {arguments}"
+        )
+    used = [registry.for_head(type(node)) for node in sympy.preorder_traversal(expr)]
+    used = [e for e in used if e is not None]
+    return Entry(
+        name, _Formula(tuple(sympy.Symbol(a, real=True) for a in arguments), expr), None,
+        arity=(len(arguments),), taylor=all(e.taylor for e in used),
+        kind=max((e.kind for e in used), key=KINDS.index, default="smooth"),
+        summary=f"{name}({', '.join(arguments)}) = {expr}", symbolic=all(e.symbolic for e in used),
+    )
+
+
+def _callable_entry(where, name, arguments, fn) -> Entry:
+    arity = len(arguments) if arguments is not None else _positional_arity(where, name, fn)
+    probe = [jax.ShapeDtypeStruct((), jnp.float32)] * arity
+    try:
+        shape = jax.eval_shape(fn, *probe).shape
+    except Exception as err:  # the user's code: say which function failed, and how
+        raise InputError(
+            f"{where} failed on {arity} float32 scalar argument(s): {type(err).__name__}: {err}"
+        ) from None
+    if shape != ():
+        raise InputError(f"{where} must be elementwise: scalar arguments gave shape {shape}")
+    head = sympy.Function(name, real=True)
+    return Entry(name, head, fn, (head,), arity=(arity,), taylor=False, symbolic=False,
+                 summary="JAX callable (AD only)")
+
+
+def _positional_arity(where: str, name: str, fn: Callable) -> int:
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        parameters = None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in parameters or () if p.kind in positional and p.default is p.empty]
+    if not required:
+        raise InputError(
+            f"{where}: cannot tell how many arguments the callable takes; name them in the "
+            f"key, e.g. '{name}(u)' or '{name}(a, b)'"
+        )
+    return len(required)
+
+
+def check_symbolic(expr: sympy.Basic, registry: Registry = REGISTRY) -> None:
+    """Raise :class:`UnsupportedFunctionError` if ``expr`` calls a function that SymPy cannot
+    differentiate (a user's JAX callable): the symbolic derivative and exact tangent need one.
+
+    Example:
+        >>> reg = REGISTRY.extend({"swish": lambda u: u * jax.nn.sigmoid(u)})
+        >>> check_symbolic(reg["swish"].build(sympy.Symbol("x")), reg)
+        Traceback (most recent call last):
+        ...
+        jaxcalc._core.errors.UnsupportedFunctionError: `swish` is a JAX callable: ...
+    """
+    for node in expr.atoms(sympy.Function):
+        entry = registry.for_head(node.func)
+        if entry is not None and not entry.symbolic:
+            raise UnsupportedFunctionError(
+                f"`{entry.name}` is a JAX callable: it has no symbolic derivative, so the "
+                "symbolic path and exact tangent lines cannot use it; use method='ad', or "
+                f"define `{entry.name}` by a formula (text) instead"
+            )
+
+
+def _arity(arity: tuple[int, ...]) -> str:
+    if len(arity) > 2 and arity == tuple(range(arity[0], arity[-1] + 1)):
+        return f"{arity[0]} to {arity[-1]}"
+    return " or ".join(map(str, arity))
 
 
 def functions() -> list[dict[str, object]]:
@@ -182,5 +288,18 @@ def functions() -> list[dict[str, object]]:
     return [
         {"name": e.name, "aliases": e.aliases, "arity": e.arity, "kind": e.kind,
          "taylor": e.taylor, "summary": e.summary}
-        for e in sorted(REGISTRY.entries, key=lambda e: e.name.lower())
+        for e in sorted(REGISTRY.public, key=lambda e: e.name.lower())
     ]
+
+
+def markdown_table() -> str:
+    """The README's table of supported functions (``tests/test_registry.py`` pins the two)."""
+    rows = ["| Function | Also typed | Arguments | Derivative | Taylor mode | What it is |",
+            "|---|---|---|---|---|---|"]
+    for f in functions():
+        aliases = ", ".join(f"`{a}`" for a in f["aliases"])
+        taylor = "yes" if f["taylor"] else "no"
+        summary = f["summary"].replace("|", "\\|")  # a bar would end the cell
+        rows.append(f"| `{f['name']}` | {aliases} | {_arity(f['arity'])} | {f['kind']} | "
+                    f"{taylor} | {summary} |")
+    return "\n".join(rows)

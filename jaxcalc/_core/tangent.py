@@ -3,76 +3,111 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import sympy
 
-from .derive import _as_function, derivative
-from .errors import InputError
-from .function import Function, symbol, symbolic_derivative
+from .derive import derivative
+from .errors import InputError, ResourceError
+from .function import Function, as_function, symbol
+from .parse import DEFAULT_LIMITS, ParseLimits
+from .symbolic import short
 
 
 @dataclasses.dataclass(frozen=True)
 class Tangent:
-    """The tangent ``y = value + slope·(x - point)`` of f at ``point`` (arrays when batched).
+    """The tangent ``y = value + slope·(x - point)`` of ``f`` at ``point``.
 
-    ``line`` is the tangent as a SymPy expression (exact where SymPy can evaluate f and f' at
-    the point, else with float coefficients; NaN where f or f' is not finite) for a scalar
-    point, None for a batch. Values are NumPy arrays in the working dtype. Calling
-    the tangent evaluates it: ``t(xs)`` has shape ``point.shape + xs.shape``.
+    For one point, ``point``, ``value``, ``slope`` and ``intercept`` are Python floats and
+    ``line`` is the tangent as a SymPy expression: exact where SymPy evaluates f and f' at the
+    point with numbers of at most ``ParseLimits.max_digits`` digits, else with float
+    coefficients; NaN where f or f' is not finite. For an array of points they are NumPy
+    arrays in the working dtype and ``line`` is None. Calling the tangent evaluates it:
+    ``t(xs)`` has shape ``point.shape + xs.shape``.
     """
 
-    variable: str
-    point: np.ndarray
-    value: np.ndarray
-    slope: np.ndarray
-    line: sympy.Expr | None
+    f: Function
+    point: float | np.ndarray
+    value: float | np.ndarray
+    slope: float | np.ndarray
 
     @property
-    def intercept(self) -> np.ndarray:
+    def variable(self) -> str:
+        return self.f.variables[0]
+
+    @property
+    def intercept(self) -> float | np.ndarray:
         return self.value - self.slope * self.point
 
+    @functools.cached_property
+    def line(self) -> sympy.Expr | None:
+        """The line as a SymPy expression (scalar point only); raises
+        :class:`~jaxcalc.UnsupportedFunctionError` when f holds a function given as a JAX
+        callable, which SymPy cannot differentiate."""
+        if not isinstance(self.point, float):
+            return None
+        return _line(self.f, self.point, self.value, self.slope)
+
+    def __repr__(self) -> str:
+        return (f"Tangent(at {self.variable} = {self.point}: value {self.value}, "
+                f"slope {self.slope})")
+
     def __call__(self, xs) -> np.ndarray:
-        xs = np.asarray(xs, self.slope.dtype)
+        point, value, slope = map(np.asarray, (self.point, self.value, self.slope))
+        xs = np.asarray(xs, slope.dtype)
         expand = (...,) + (None,) * xs.ndim
-        return self.value[expand] + self.slope[expand] * (xs - self.point[expand])
+        return value[expand] + slope[expand] * (xs - point[expand])
 
 
-def _exact_line(f: Function, at: float, value: float, slope: float) -> sympy.Expr:
+def _line(f: Function, at: float, value: float, slope: float) -> sympy.Expr:
     x = symbol(f.variables[0])
     if not (np.isfinite(value) and np.isfinite(slope)):
         return sympy.nan
+    fallback = sympy.Float(slope) * x + sympy.Float(value - slope * at)
+    try:
+        exact = derivative(f, method="symbolic")
+    except ResourceError:  # SymPy's derivative outgrows its limit
+        return fallback
     floats = {symbol(k): sympy.Float(float(v)) for k, v in f.params.items() if np.ndim(v) == 0}
     point = sympy.nsimplify(at, rational=True)
     try:
-        exact_value = f.expr.xreplace(floats).subs(x, point)
-        exact_slope = symbolic_derivative(f.expr, x, 1).xreplace(floats).subs(x, point)
-        if exact_value.is_finite and exact_slope.is_finite and exact_value.is_real \
-                and exact_slope.is_real:
-            return sympy.expand(exact_slope * (x - point) + exact_value)
-    except (TypeError, ValueError, RecursionError, ZeroDivisionError):
+        line = sympy.expand(exact.expr.xreplace(floats).subs(x, point) * (x - point)
+                            + f.expr.xreplace(floats).subs(x, point))
+        if line.is_finite and line.is_real and _printable(line) and str(line):
+            return line  # str: printing may evaluate, e.g. floor(exp(350)), and fail
+    except (ArithmeticError, TypeError, ValueError, RecursionError):  # SymPy evaluating
         pass
-    return sympy.Float(slope) * x + sympy.Float(value - slope * at)
+    return fallback
 
 
-def tangent(f, at, *, dtype=None) -> Tangent:
-    """The tangent line of a one-variable ``f`` at ``at`` (a number or an array of points).
+def _printable(expr: sympy.Expr) -> bool:
+    """Whether every exact number in ``expr`` has at most the parser's digit limit (so that it
+    prints, and parses again)."""
+    bound = 10 ** DEFAULT_LIMITS.max_digits
+    return all(max(abs(n.p), n.q) < bound for n in expr.atoms(sympy.Rational))
+
+
+def tangent(f, at, *, dtype=None, limits: ParseLimits = DEFAULT_LIMITS) -> Tangent:
+    """The tangent line of a one-variable ``f`` (any Function: a derivative too) at ``at``
+    (a number or an array of points). f is differentiated once.
 
     Example:
         >>> import jaxcalc as jc
         >>> t = jc.tangent("x**3 - 1/x", at=1.0)
-        >>> t.line, float(t.slope), float(t.intercept)
+        >>> t.line, t.slope, t.intercept
         (4*x - 4, 4.0, -4.0)
     """
-    f = _as_function(f)
+    f = as_function(f, limits=limits)
     if len(f.variables) != 1:
-        raise InputError(
-            f"a tangent line needs a function of one variable; `{f.expr}` has {f.variables}"
-        )
+        raise InputError(f"a tangent line needs a function of one variable; "
+                         f"`{short(f.kernel.label())}` has {f.variables}")
+    if f.shape:
+        raise InputError(f"a tangent line needs one formula, not {f.shape[0]}; take one "
+                         f"component of `{short(f.kernel.label())}` at a time")
     value = np.asarray(f(at, dtype=dtype))
     slope = np.asarray(derivative(f)(at, dtype=dtype))
     point = np.asarray(at, value.dtype)
-    line = None
     if point.ndim == 0:
-        line = _exact_line(f, float(point), float(value), float(slope))
-    return Tangent(f.variables[0], point, value, slope, line)
+        return Tangent(f, float(point), float(value), float(slope))
+    return Tangent(f, point, value, slope)

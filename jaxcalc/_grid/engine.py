@@ -1,9 +1,15 @@
-"""How a grid is walked: blocks, and the engine for plain NumPy callables.
+"""How a grid is walked: blocks in a pipeline, shares on host threads, the host engine.
 
-An engine cuts the grid into blocks (``_grid.layout``) and either reduces them or writes them
-to a destination (``_output``). :class:`HostEngine` serves any function of NumPy arrays (a
-:class:`~jaxcalc.Tangent`, ``np.hypot``...): each block's coordinates are built with NumPy and
-passed in, one block at a time. Compiled jaxcalc kernels use ``_fused.DeviceEngine``.
+An engine cuts the grid into blocks (``grids.layout``) and either reduces them or writes them to
+a destination (``output``). The blocks are split into contiguous *shares*, one per host thread
+(:func:`in_shares`); each share streams its blocks through :func:`pipeline`, which checks a stop
+flag before every block. Ctrl-C (or an error in any share) sets the flag, so every thread stops
+after the block it is on, all threads are joined, and the exception is re-raised: nothing keeps
+running after :func:`jaxcalc.evaluate` returns or raises.
+
+:class:`HostEngine` serves any function of NumPy arrays (a :class:`~jaxcalc.Tangent`,
+``np.hypot``...): each block's coordinates are built with NumPy and passed in, one block at a
+time. Compiled jaxcalc kernels use ``fused.DeviceEngine``.
 
 Example:
     >>> import numpy as np
@@ -17,26 +23,110 @@ Example:
 
 from __future__ import annotations
 
+import collections
+import enum
 import functools
-import itertools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Sequence
 
+import jax
 import numpy as np
 
 from .._core.errors import InputError
 from . import grids as _grid
 from . import output as _output
-from . import stream as _stream
 from .output import Progress
 from .reduce import Reduction
 
-#: Points per block per device by (backend is CPU, reducing): cache-sized blocks on the CPU
-#: (where outputs are copied to host); large ones on accelerators (bandwidth-bound).
-TARGET = {(True, False): 1 << 17, (True, True): 1 << 20, (False, False): 1 << 25,
-          (False, True): 1 << 30}
+
+class Cancelled(Exception):
+    """Raised inside a share when another share failed or the run was interrupted."""
+
+
+def pipeline(steps: Iterable, launch: Callable, finish: Callable, depth: int,
+             stop: threading.Event | None = None) -> None:
+    """For each step, ``launch(step)`` (asynchronous JAX work), then ``finish(step, result)``
+    in order, keeping up to ``depth`` launched steps in flight; :class:`Cancelled` as soon as
+    ``stop`` is set (checked before every step)."""
+    pending = collections.deque()
+    for step in steps:
+        if stop is not None and stop.is_set():
+            raise Cancelled
+        pending.append((step, launch(step)))
+        if len(pending) >= depth:
+            finish(*pending.popleft())
+    while pending:
+        finish(*pending.popleft())
+
+
+def split(items: Sequence, parts: int) -> list[Sequence]:
+    """``items`` in ``parts`` contiguous runs of near-equal length (empty runs dropped)."""
+    bounds = [len(items) * k // parts for k in range(parts + 1)]
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def in_shares(work: Callable, shares: Sequence) -> list:
+    """``[work(share, stop) for share in shares]``, each share on its own host thread (the
+    calling thread waits, so Ctrl-C reaches it at once). ``work`` must check ``stop`` between
+    blocks (:func:`pipeline` does). On an error or interrupt anywhere, ``stop`` is set, every
+    thread is joined, and the first exception is re-raised; no thread outlives the call."""
+    stop = threading.Event()
+    if len(shares) <= 1:
+        return [work(share, stop) for share in shares]
+    results, errors = [None] * len(shares), []
+    x64 = jax.config.jax_enable_x64  # JAX's scoped x64 is per thread: carry it over
+
+    def run(k):
+        try:
+            with jax.enable_x64(x64):
+                results[k] = work(shares[k], stop)
+        except Cancelled:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(k,), name=f"jaxcalc-share-{k}", daemon=True)
+               for k in range(len(shares))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.05)
+    finally:
+        stop.set()
+        _join_all(threads)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _join_all(threads: Sequence[threading.Thread]) -> None:
+    """Join ``threads`` even through further Ctrl-C (each stops within one block)."""
+    interrupted = None
+    for thread in threads:
+        while thread.is_alive():
+            try:
+                thread.join(0.05)
+            except KeyboardInterrupt as e:
+                interrupted = e
+    if interrupted is not None:
+        raise interrupted
+
+
+class Kind(enum.Enum):
+    """How a variable's coordinates reach a block."""
+
+    OUTER = "one coordinate per block"
+    LAZY = "the split axis, made inside the program from its start and step"
+    ROWS = "the split axis (or flat points), its values sent with each block"
+    TRAILING = "a whole later axis, the same for every block"
 
 
 class Engine:
+    """What both engines share: the grid, its blocks and the output's shape."""
+
     devices_used = 1
     device_name = "host"
 
@@ -46,10 +136,26 @@ class Engine:
         self.layout = _grid.layout(grid.shape, _grid.pow2_at_most(target), self.flat)
         self.total = _grid.count_blocks(grid.shape, self.layout, self.flat)
 
-    def _block_shape(self, rows: int) -> tuple[int, ...]:
+    @property
+    def integral(self) -> bool:
+        return self.reduce is not None and self.reduce.name == "integral"
+
+    def blocks(self):
+        return _grid.blocks(self.grid.shape, self.layout, self.flat)
+
+    def kinds(self) -> tuple[Kind, ...]:
+        """Each variable's :class:`Kind` under the current layout."""
+        if self.flat:
+            return tuple(Kind.ROWS if a.ndim else Kind.OUTER for a in self.grid.arrays)
+        split = self.layout.split
+        return tuple(Kind.OUTER if k < split else Kind.TRAILING if k > split else
+                     Kind.LAZY if isinstance(a, _grid.Axis) else Kind.ROWS
+                     for k, a in enumerate(self.grid.axes))
+
+    def block_shape(self, rows: int) -> tuple[int, ...]:
         return (rows, *self.layout.trailing)
 
-    def _flat_shape(self, extra):
+    def flat_shape(self, extra):
         return (self.grid.size, *extra) if self.flat else None
 
 
@@ -64,32 +170,32 @@ class HostEngine(Engine):
         lo, hi = block.offset, block.offset + block.valid
         if self.flat:
             return [a.astype(self.dtype) for a in self.grid.flat(lo, hi)], None
-        axes, split = self.grid.axes, self.layout.split
         coords, weights = [], []
-        for k, axis in enumerate(axes):
-            if k < split:
-                i = block.outer[k]
-                lo_k, hi_k = i, i + 1
-            elif k == split:
-                lo_k, hi_k = lo, hi
+        ndim = len(self.grid.axes) - self.layout.split
+        for axis, kind, k in zip(self.grid.axes, self.kinds(), range(len(self.grid.axes)),
+                                 strict=True):
+            shape = [1] * ndim
+            if kind is Kind.OUTER:
+                lo_k, hi_k = block.outer[k], block.outer[k] + 1
             else:
-                lo_k, hi_k = 0, len(axis)
-            shape = [1] * (len(axes) - split)
-            if k >= split:
-                shape[k - split] = hi_k - lo_k
+                lo_k, hi_k = (lo, hi) if kind in (Kind.LAZY, Kind.ROWS) else (0, len(axis))
+                shape[k - self.layout.split] = hi_k - lo_k
             values = _grid.axis_values(axis, lo_k, hi_k).astype(self.dtype)
-            coords.append(values.reshape(shape) if k >= split else values[0])
-            if self.reduce is not None and self.reduce.name == "integral":
+            coords.append(values[0] if kind is Kind.OUTER else values.reshape(shape))
+            if self.integral:
                 w = _grid.axis_weights(axis, lo_k, hi_k)
-                weights.append(w.reshape(shape) if k >= split else w[0])
+                weights.append(w[0] if kind is Kind.OUTER else w.reshape(shape))
         weight = functools.reduce(np.multiply, weights) if weights else None
         return coords, weight
 
     def _evaluate(self, block):
         coords, weight = self._inputs(block)
-        shape = (block.valid, *self.layout.trailing)
+        shape = self.block_shape(block.valid)
         coords = [np.broadcast_to(c, shape) for c in coords] if not self.flat else coords
-        values = np.asarray(self.fn(*coords))
+        values = self.fn(*coords)
+        if isinstance(values, jax.core.Tracer):
+            raise Traced
+        values = np.asarray(values)
         if values.ndim == 0:  # a constant function
             values = np.broadcast_to(values, shape)
         if values.shape[: len(shape)] != shape:
@@ -98,35 +204,31 @@ class HostEngine(Engine):
         return values.astype(self.dtype, copy=False), weight
 
     def run(self, out, progress: Progress):
-        blocks = _grid.blocks(self.grid.shape, self.layout, self.flat)
-        done = 0
-
-        def tick():
-            nonlocal done
-            done += 1
-            progress(done, self.total)
-
         if self.reduce is not None:
             state = self.reduce.start()
-            for block in blocks:
+            for block in self.blocks():
                 values, weight = self._evaluate(block)
                 mask = np.ones(values.shape[: 1 + len(self.layout.trailing)], bool)
                 part = self.reduce.partial(np, values, mask, weight)
                 state = self.reduce.combine(state, part, block.start)
-                tick()
+                progress.advance(1, self.total)
             return self.reduce.finish(state, self.grid.size, self.dtype)
+        blocks = self.blocks()
         first = next(blocks)
         values, _ = self._evaluate(first)
         extra = values.shape[1 + len(self.layout.trailing) :]
         sink = _output.destination(out, self.grid.shape, extra, self.dtype, self.flat)
-        flat_shape = self._flat_shape(extra)
+        flat_shape = self.flat_shape(extra)
 
-        def launch(block):
-            return values if block is first else self._evaluate(block)[0]
-
-        def finish(block, result):
+        def write(block, result):
             sink.write(block, result, flat_shape)
-            tick()
+            progress.advance(1, self.total)
 
-        steps = itertools.chain([first], blocks)
-        return _output.finish(sink, lambda: _stream.pipeline(steps, launch, finish, 1))
+        write(first, values)
+        return _output.finish(sink, lambda: pipeline(
+            blocks, lambda block: self._evaluate(block)[0], write, 1))
+
+
+class Traced(Exception):  # noqa: N818 - a signal, not an error
+    """A plain callable returned a JAX tracer: the caller is inside ``jax.jit``/``grad``/
+    ``vmap``, so :func:`jaxcalc.evaluate` runs the grid as one traced JAX computation."""

@@ -8,7 +8,12 @@ as ``base + iota * step`` inside the compiled program — so a 10^10-point grid 
   ``i < size``; a linspace's last point is exactly ``stop``, as in NumPy.
 * :class:`Mesh` (made by :func:`mesh`): the product of 1-D axes (lazy or plain 1-D arrays),
   ``indexing="ij"``: axis k feeds the function's k-th variable; shape ``(n_0, ..., n_k)``.
-* Plain arrays (:class:`Points`): one array per variable, broadcast together.
+* Plain arrays (:class:`Points`): one array per variable, broadcast together (lazily: a block
+  copies only its own points, so ``(4000, 1)`` and ``(1, 70000)`` never become full-size).
+
+A grid holds at most :data:`MAX_POINTS` points. Converting a lazy axis to an array
+(``np.asarray(axis)``, or calling a function on it) checks the host-memory budget first, as
+:func:`jaxcalc.evaluate` does, instead of silently allocating gigabytes.
 
 Blocks have power-of-two lengths along one axis (the last block is padded), so grids of many
 different sizes share a handful of compiled programs.
@@ -29,7 +34,11 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from .._core import memory
 from .._core.errors import InputError
+
+#: Points a grid may hold: beyond 2**53 float64 indices and coordinates are no longer exact.
+MAX_POINTS = 2**53
 
 
 def _finite(value: object, name: str) -> float:
@@ -40,12 +49,20 @@ def _finite(value: object, name: str) -> float:
     return float(value)
 
 
-def _count(value: object, name: str) -> int:
-    if isinstance(value, float) and value.is_integer():
+def whole_number(value: object, name: str) -> int:
+    """``value`` as an int from 1 to :data:`MAX_POINTS` (1e9 is fine); InputError otherwise."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
         value = int(value)  # 1e9 reads as a float
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"`{name}` must be a whole number >= 1, got {value!r}")
-    return int(value)
+    return _at_most_max(int(value), f"`{name}`")
+
+
+def _at_most_max(points: int, what: str) -> int:
+    if points > MAX_POINTS:
+        raise InputError(f"{what} asks for {points:.3g} points; a grid holds at most 2**53 "
+                         f"(about {MAX_POINTS:.2g}) points; use fewer points or a coarser step")
+    return points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +91,13 @@ class Axis:
         return self.size
 
     def __array__(self, dtype=None, copy=None):
+        """All points as an array, after the same host-memory check as ``evaluate``: the points
+        and a result of the same size must fit (a call ``f(axis)`` converts it this way)."""
+        itemsize = np.dtype(dtype or np.float64).itemsize
+        memory.require_host(self.size * (8 + 2 * itemsize),
+                            f"{self.size:,} points of a lazy grid as an array",
+                            "stream them with jc.evaluate(f, grid, reduce=...) or "
+                            "out='file.npy' instead of converting the grid")
         return self.values().astype(dtype or np.float64)
 
 
@@ -85,7 +109,7 @@ def linspace(start: float, stop: float, num: int, *, endpoint: bool = True) -> A
         [0.0, 0.5, 1.0]
     """
     start, stop = _finite(start, "start"), _finite(stop, "stop")
-    num = _count(num, "num")
+    num = whole_number(num, "num")
     divisions = num - 1 if endpoint else num
     step = (stop - start) / divisions if divisions > 0 else 0.0
     return Axis(start, step, num, stop if endpoint and num > 1 else None)
@@ -103,7 +127,11 @@ def arange(start: float, stop: float | None = None, step: float = 1.0) -> Axis:
     start, stop, step = _finite(start, "start"), _finite(stop, "stop"), _finite(step, "step")
     if step == 0:
         raise InputError("`step` must not be 0")
-    size = math.ceil((stop - start) / step)
+    count = (stop - start) / step
+    if not math.isfinite(count):
+        raise InputError(f"arange({start}, {stop}, {step}) has too many points; use a larger "
+                         "`step`")
+    size = _at_most_max(math.ceil(count), f"arange({start}, {stop}, {step})")
     if size < 1:
         raise InputError(f"arange({start}, {stop}, {step}) has no points; check the signs")
     return Axis(start, step, size)
@@ -138,9 +166,10 @@ class Mesh:
     def size(self) -> int:
         return math.prod(self.shape)
 
-    def point(self, index: int) -> tuple[float, ...]:
-        """The coordinates of the point at flat (C-order) ``index``, e.g. an argmax."""
-        where = np.unravel_index(index, self.shape)
+    def point(self, index: int | tuple[int, ...]) -> tuple[float, ...]:
+        """The coordinates of the point at ``index``: one index per axis (what ``argmax``
+        returns for a mesh of several axes) or a flat C-order index."""
+        where = index if isinstance(index, tuple) else np.unravel_index(index, self.shape)
         return tuple(float(axis_values(a, int(i), int(i) + 1)[0])
                      for a, i in zip(self.axes, where, strict=True))
 
@@ -155,11 +184,13 @@ def mesh(*axes) -> Mesh:
     """
     if not axes:
         raise InputError("`mesh` needs at least one axis, e.g. mesh(linspace(0, 1, 100))")
-    return Mesh(tuple(_as_axis(a, i) for i, a in enumerate(axes)))
+    grid = Mesh(tuple(_as_axis(a, i) for i, a in enumerate(axes)))
+    _at_most_max(grid.size, f"a mesh of shape {grid.shape}")
+    return grid
 
 
 def axis_values(axis: Axis | np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Points lo..hi-1 of a lazy or plain axis, as float64."""
+    """Points lo..hi-1 of a lazy axis (float64) or a plain one (its own dtype)."""
     return axis.values(lo, hi) if isinstance(axis, Axis) else axis[lo:hi]
 
 
@@ -169,13 +200,15 @@ def axis_weights(axis: Axis | np.ndarray, lo: int, hi: int) -> np.ndarray:
     size = len(axis)
     first, stop = max(lo - 1, 0), min(hi + 1, size)
     x = axis_values(axis, first, stop)
+    x = x.astype(np.float64) if isinstance(x, np.ndarray) else x  # (a traced array stays one)
     i = np.arange(lo, min(hi, size))
     return (x[np.minimum(i + 1, size - 1) - first] - x[np.maximum(i - 1, 0) - first]) / 2
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Points:
-    """Plain arrays as a grid: one per variable, broadcast to ``shape``; walked in flat order."""
+    """Plain arrays as a grid: one per variable, broadcast to ``shape`` (lazily), walked in
+    flat C order. One-value arrays are kept as 0-d scalars."""
 
     arrays: tuple[np.ndarray, ...]
     shape: tuple[int, ...]
@@ -185,15 +218,47 @@ class Points:
         return math.prod(self.shape)
 
     def flat(self, lo: int, hi: int) -> list[np.ndarray]:
-        """Each variable's points lo..hi-1 (flat C order); scalars stay 0-d."""
-        return [a if a.ndim == 0 else a[lo:hi] for a in self.arrays]
+        """Each variable's points lo..hi-1 (flat C order), copying only those; scalars 0-d."""
+        return [a if a.ndim == 0 else flat_range(np.broadcast_to(a, self.shape), lo, hi)
+                for a in self.arrays]
 
-    def point(self, index: int) -> tuple[float, ...]:
-        return tuple(float(a if a.ndim == 0 else a[index]) for a in self.arrays)
+    def point(self, index: int | tuple[int, ...]) -> tuple[float, ...]:
+        """The coordinates at ``index`` (one index per axis, or a flat C-order index)."""
+        flat = index if not isinstance(index, tuple) else int(np.ravel_multi_index(index,
+                                                                                  self.shape))
+        return tuple(float(x) for x in (a if a.ndim == 0 else a[0] for a in
+                                        self.flat(flat, flat + 1)))
+
+
+def flat_range(a: np.ndarray, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Items ``lo..hi-1`` of ``a`` in flat C order, copying only those (``a`` may be any view,
+    a broadcast one included), into ``out`` (1-D, at least ``hi - lo`` long) when given."""
+    out = np.empty(hi - lo, a.dtype) if out is None else out
+    if a.ndim <= 1:
+        out[: hi - lo] = a[lo:hi]
+        return out[: hi - lo]
+    inner = math.prod(a.shape[1:])
+    first, last = lo // inner, (hi - 1) // inner
+    if first == last:
+        return flat_range(a[first], lo - first * inner, hi - first * inner, out)
+    done = 0
+    if lo > first * inner:  # a partial first row
+        done = len(flat_range(a[first], lo - first * inner, inner, out))
+        first += 1
+    whole_end = last + 1 if hi == (last + 1) * inner else last
+    if whole_end > first:  # whole rows: one broadcasting copy
+        count = (whole_end - first) * inner
+        np.copyto(out[done : done + count].reshape((whole_end - first, *a.shape[1:])),
+                  a[first:whole_end])
+        done += count
+    if whole_end == last:  # a partial last row
+        flat_range(a[last], 0, hi - last * inner, out[done:])
+    return out[: hi - lo]
 
 
 def as_grid(grid: object) -> Mesh | Points:
-    """A :class:`Mesh` (an :class:`Axis` is a one-axis mesh) or :class:`Points` for arrays."""
+    """A :class:`Mesh` (an :class:`Axis` is a one-axis mesh) or :class:`Points` for arrays
+    (big-endian arrays are read in the native byte order)."""
     if isinstance(grid, Mesh):
         return grid
     if isinstance(grid, Axis):
@@ -202,14 +267,18 @@ def as_grid(grid: object) -> Mesh | Points:
     if not arrays or not all(_is_real_array(a) for a in arrays):
         raise InputError("`grid` must be a linspace/arange/mesh, an array, or a tuple of arrays "
                          f"(one per variable), got {type(grid).__name__}")
-    arrays = [np.asarray(a) for a in arrays]
+    arrays = [_native(np.asarray(a)) for a in arrays]
     try:
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
     except ValueError as e:
         raise InputError(f"`grid` arrays do not broadcast: {[a.shape for a in arrays]}") from e
-    flat = [a.reshape(()) if a.size == 1 else np.broadcast_to(a, shape).reshape(-1)
-            for a in arrays]
-    return Points(tuple(flat), shape)
+    _at_most_max(math.prod(shape), f"arrays of shape {shape}")
+    return Points(tuple(a.reshape(()) if a.size == 1 else a for a in arrays), shape)
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    """``a`` in the machine's byte order (a converted copy only when it is not)."""
+    return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,10 @@
-"""Where evaluated values go: a NumPy array, a ``.npy`` file written aside, and progress.
+"""Where evaluated values go (a NumPy array or a ``.npy`` file), and the one progress bar.
 
-A ``.npy`` output is written into a temporary file beside its final name (each block at its
-own offset, so blocks may arrive from several threads) and renamed into place only when every
-value is in: an error, a full disk or Ctrl-C leaves no file at that path (an older file there
-stays untouched). Disk space is reserved up front, so a disk that cannot hold the file fails
-before any work.
+A ``.npy`` output is written into an :class:`~jaxcalc._grid.files.AtomicFile` (each block at
+its own offset, so blocks may arrive from several threads) that appears at its path only when
+every value is in: an error, a full disk, Ctrl-C, SIGTERM or SIGKILL leaves no file (an older
+file there stays untouched). Disk space is reserved up front, so a disk that cannot hold the
+file fails before any work. The file gets the permissions an ordinary write would give.
 
 Example:
     >>> import numpy as np
@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -27,8 +28,8 @@ import numpy as np
 from .._core import memory
 from .._core.errors import InputError, ResourceError
 from .._core.hostcall import aligned_empty
-from . import shard as _shard
-from .files import publish, temporary_beside
+from . import devices as _devices
+from .files import AtomicFile, writable
 from .grids import Block
 
 
@@ -51,25 +52,25 @@ class ArrayOut:
 
 
 class FileOut:
-    """A ``.npy`` written front to back into a temporary file beside ``path``, then renamed."""
+    """A ``.npy`` written block by block into an :class:`AtomicFile`, published when complete."""
 
     def __init__(self, path: str, shape, extra, dtype):
         self.path = path
-        fd, self.temp = temporary_beside(path)
-        self.file = os.fdopen(fd, "wb")
+        self.file = AtomicFile(path)
         try:
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
                       "fortran_order": False, "shape": (*shape, *extra)}
-            np.lib.format.write_array_header_1_0(self.file, header)
-            self.file.flush()
-            self.start = self.file.tell()
+            with os.fdopen(os.dup(self.file.fd), "wb") as out:
+                np.lib.format.write_array_header_1_0(out, header)
+                self.start = out.tell()
             self.point_bytes = math.prod(extra) * np.dtype(dtype).itemsize  # per grid point
             size = self.start + math.prod(shape) * self.point_bytes
             try:  # reserve the space now: a full disk fails here, not half-way
-                os.posix_fallocate(self.file.fileno(), 0, size)
+                os.posix_fallocate(self.file.fd, 0, size)
             except (AttributeError, OSError) as e:
                 if getattr(e, "errno", None) == errno.ENOSPC:
                     raise
+                os.ftruncate(self.file.fd, size)
         except BaseException:
             self.abort()
             raise
@@ -79,21 +80,20 @@ class FileOut:
         data = np.ascontiguousarray(values).data.cast("B")
         position = self.start + block.start * self.point_bytes
         while data:
-            written = os.pwrite(self.file.fileno(), data, position)
+            written = os.pwrite(self.file.fd, data, position)
             data, position = data[written:], position + written
 
     def close(self):
-        self.file.close()
-        publish(self.temp, self.path)
+        self.file.publish()
         return np.load(self.path, mmap_mode="r")
 
     def abort(self):
-        self.file.close()
-        if os.path.exists(self.temp):
-            os.unlink(self.temp)
+        self.file.discard()
 
 
 def destination(out, grid_shape, extra, dtype, flat: bool):
+    """The sink for values of ``dtype`` and shape ``grid_shape + extra``: a new array
+    (``out=None``, within the host-memory budget), ``out`` itself, or a ``.npy`` file."""
     shape = (*grid_shape, *extra)
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     fix = "pass reduce=... to stream a reduction, or out='file.npy' to write to disk"
@@ -104,6 +104,10 @@ def destination(out, grid_shape, extra, dtype, flat: bool):
         if out.shape != tuple(shape) or not out.flags.writeable:
             raise InputError(f"`out` must be a writeable array of shape {tuple(shape)}, got "
                              f"{out.shape}")
+        if out.dtype != np.dtype(dtype):
+            raise InputError(f"`out` has dtype {out.dtype} but the values are {np.dtype(dtype)}; "
+                             f"pass an array of {np.dtype(dtype)}: values are never cast "
+                             "silently")
         if flat and not out.flags.c_contiguous:
             raise InputError("`out` must be C-contiguous when the grid is plain arrays")
         return ArrayOut(out, flat)
@@ -111,8 +115,8 @@ def destination(out, grid_shape, extra, dtype, flat: bool):
         path = os.fspath(out)
         if not path.endswith(".npy"):
             raise InputError(f"`out` must be a path ending in .npy, got {path!r}")
-        _shard.require_disk(nbytes + 4096, os.path.dirname(os.path.abspath(path)),
-                            "choose another folder or a smaller grid, or pass reduce=...")
+        _devices.require_disk(nbytes + 4096, str(writable(path).parent.absolute()),
+                              "choose another folder or a smaller grid, or pass reduce=...")
         return FileOut(path, grid_shape, extra, dtype)
     raise InputError(f"`out` must be None, a NumPy array, or a .npy path, got {type(out).__name__}")
 
@@ -132,32 +136,49 @@ def finish(sink, work: Callable[[], object]):
     return sink.close()
 
 
-#: Seconds a run must have taken before its progress bar appears.
-PROGRESS_DELAY = 2.0
-
-
 class Progress:
-    """A rich progress bar on stderr, shown only once a run has taken ``PROGRESS_DELAY`` s."""
+    """A rich progress bar on stderr, shown only once the work has taken ``delay`` seconds
+    (default :data:`~jaxcalc._grid.devices.PROGRESS_DELAY`); nothing when not ``enabled``.
+    Safe to advance from several threads. Use as a context manager, or call :meth:`close`.
 
-    def __init__(self, enabled: bool):
-        self.enabled, self.delay = enabled, PROGRESS_DELAY
+    Example:
+        >>> with Progress(False, label="bench") as bar:
+        ...     bar.advance(1, total=3, label="f1 jax")
+    """
+
+    def __init__(self, enabled: bool, *, label: str = "evaluating", delay: float | None = None):
+        self.enabled, self.label = enabled, label
+        self.delay = _devices.PROGRESS_DELAY if delay is None else delay
         self.began = time.perf_counter()
-        self.bar = None
+        self.done, self.bar, self.task = 0, None, None
+        self.lock = threading.Lock()
 
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            if time.perf_counter() - self.began < self.delay:
+    def advance(self, steps: int, total: int, label: str | None = None) -> None:
+        """``steps`` more of ``total`` are done (``label``: what runs now)."""
+        with self.lock:
+            self.done += steps
+            if not self.enabled:
                 return
-            from rich.console import Console
-            from rich.progress import Progress
+            if self.bar is None:
+                if time.perf_counter() - self.began < self.delay:
+                    return
+                from rich.console import Console
+                from rich.progress import Progress as Bar
 
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("evaluating", total=total)
-        self.bar.update(self.task, completed=done)
+                self.bar = Bar(console=Console(stderr=True), transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task(self.label, total=total)
+            self.bar.update(self.task, completed=self.done, total=total,
+                            description=label or self.label)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        with self.lock:
+            if self.bar is not None:
+                self.bar.stop()
+                self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

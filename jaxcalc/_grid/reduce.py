@@ -2,14 +2,16 @@
 
 A reduction runs over the grid's points; a function with per-point vectors (a gradient,
 shape ``(..., n)``) is reduced per component. Semantics follow NumPy on the materialized
-values: ``max``/``min`` propagate NaN (``np.max``), ``argmax``/``argmin`` return the flat
+values: ``max``/``min`` propagate NaN (``np.max``), ``argmax``/``argmin`` find the flat
 C-order index of the first extreme (the first NaN if any), ``sum``/``mean`` add block partials
 in float64 with ``math.fsum`` (so the total does not depend on how blocks were spread),
 ``integral`` is the trapezoid rule along every grid axis (for plain arrays: along the points
 of a 1-D array, ``np.trapezoid(y, x)``).
 
 The block partial is written once for both array modules (``xp`` is ``jax.numpy`` inside the
-compiled block, ``numpy`` for plain Python callables).
+compiled block, ``numpy`` for plain Python callables). Inside ``jax.jit``/``grad``/``vmap`` the
+whole grid is one block and :meth:`Reduction.whole` turns its partial into the result, in JAX
+(differentiable where the reduction is).
 
 Example:
     >>> import numpy as np
@@ -48,6 +50,7 @@ class Reduction:
     combine: Callable  # (state, partial, block_start) -> state
     finish: Callable  # (state, points, dtype) -> value
     start: Callable = lambda: None
+    whole: Callable = lambda part, points: part  # the one partial of a whole grid -> value
 
     def merge(self, first, second):
         """The state of two runs of blocks, ``first`` before ``second`` in grid order."""
@@ -93,14 +96,15 @@ def _arg(op: str) -> Reduction:
         if state is None:
             return value, index
         best, where = state
-        better = (sign * (value - best) > 0) | (np.isnan(value) & ~np.isnan(best))
+        beats = np.greater if sign > 0 else np.less  # no subtraction: -inf - -inf warns
+        better = beats(value, best) | (np.isnan(value) & ~np.isnan(best))
         return np.where(better, value, best), np.where(better, index, where)
 
     def finish(state, points, dtype):
         index = state[1]
         return int(index) if index.ndim == 0 else index
 
-    return Reduction(op, partial, combine, finish)
+    return Reduction(op, partial, combine, finish, whole=lambda part, points: part[1])
 
 
 def _summed(name: str, weighted: bool) -> Reduction:
@@ -121,7 +125,10 @@ def _summed(name: str, weighted: bool) -> Reduction:
         total = np.array([math.fsum(c) for c in columns]).reshape(parts.shape[1:])
         return _scalar(total / points if name == "mean" else total, dtype)
 
-    return Reduction(name, partial, combine, finish, start=list)
+    def whole(part, points):
+        return part / points if name == "mean" else part
+
+    return Reduction(name, partial, combine, finish, start=list, whole=whole)
 
 
 def _scalar(value, dtype):

@@ -9,8 +9,11 @@ What each number means:
   host-device transfers are not timed.
 * **seconds**: the median wall time of one call, result synced (``block_until_ready`` for JAX;
   on the CPU backend the result already is host memory; on a GPU it stays on the device), after
-  one warm-up call; calls repeat until ``repeat_seconds`` (0.2 s) and 3 calls are spent (one
-  or two calls when they take over a second), at most 100 calls.
+  one warm-up call. The methods of one expression and size are timed in interleaved rounds
+  (``bench_measure.time_interleaved``: each method once per round, the order rotating), so
+  their ratios come from one machine state; a method repeats until its calls took
+  ``repeat_seconds`` (0.2 s) and it made 3 (one or two when a call takes over a second), at
+  most 100 calls.
 * **compile_seconds**: the one-time cost before that steady state: building the callable
   (differentiating, lambdify, ...) plus what the warm-up call took beyond a steady call (JIT
   compilation for the JAX methods), at that ``n``.
@@ -18,12 +21,16 @@ What each number means:
   ``reference_points`` (512) points of the grid, where ``r`` is SymPy's exact f' evaluated by
   mpmath at 50 digits at those (dtype-rounded) points and kept as a double-double, so float64
   errors near 1e-16 are measured, not blurred by rounding the reference. The floor keeps a zero
-  of f' from turning a tiny absolute error into a huge relative one; a non-finite result where
+  of f' from turning a tiny absolute error into a huge relative one; the tail case, whose f'
+  has no zero but spans 15 decades, has none (``ERROR_FLOORS``); a non-finite result where
   the reference is finite counts as an infinite error (null in JSON). The reference is computed
   once per expression and point set.
 * **roof_fraction**: ``points_per_second * 2 * itemsize / roof`` (one read of x, one write of
   f' per point) against a copy kernel measured in the same run on the benchmark's device:
   ``numpy.copyto`` into a preallocated array on CPU, a jitted ``jnp.copy`` on an accelerator.
+* **cache_resident**: x and f' together (``2 * n * itemsize``) fit in the device's last-level
+  cache (``bench_measure.cache_bytes``); the roof, a main-memory figure, does not apply there
+  and the table shows "in cache" instead of a fraction.
 
 The JSON schema and the table are documented in ``jaxcalc._tools.bench_report``; bench/README.md
 says how to run it on CPU and GPU.
@@ -47,7 +54,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import sympy
@@ -55,23 +62,33 @@ import sympy
 from .._core.errors import InputError, ResourceError
 from .bench_measure import (
     MIN_REPEATS,
+    Timing,
+    cache_resident,
     grid,
     max_relative_error,
     measure_roof,
     reference,
-    time_calls,
+    time_interleaved,
 )
-from .bench_methods import Case, Method, pick_methods
+from .bench_methods import ERROR_FLOOR, Case, Method, pick_methods
 from .bench_report import BenchReport, Result, Skipped, machine_info, versions
 
-#: The five test functions of the grids issue (``jaxcalc bench`` without expressions).
-DEFAULT_EXPRESSIONS: dict[str, str] = {
+#: The five test functions of the grids issue: the speed benchmark's cases.
+GRID_FUNCTIONS: dict[str, str] = {
     "f1": "3*x**2 + 1",
     "f2": "x**3 - 1/x",
     "f3": "sin(x)*exp(-x**2/2) + log(1 + x**2)",
     "f4": " + ".join(f"x**{k}/{math.factorial(k)}" for k in range(40)),
     "f5": functools.reduce(lambda u, _: f"log(cosh({u})) + 1", range(10), "x"),
 }
+#: The accuracy tail case: on [0.5, 3] f' = 2(x + 5/3) sech((x + 5/3)**2)**2 falls from 1e-3 to
+#: 1e-18, and the textbook rule ``1 - tanh(u)**2`` cancels to 0 once tanh(u) rounds to 1.
+TAIL_CASE = "tanh((x + 5/3)**2)"
+#: ``jaxcalc bench`` without expressions: f1..f5 and the tail case.
+DEFAULT_EXPRESSIONS: dict[str, str] = {**GRID_FUNCTIONS, "tail": TAIL_CASE}
+#: Error floors other than ``ERROR_FLOOR``, by expression text: f' of the tail case has no zero,
+#: and a floor at 1e-3 * max |f'| would hide its tail (relative error is measured as it is).
+ERROR_FLOORS: dict[str, float] = {TAIL_CASE: 0.0}
 _BYTES_PER_POINT_FACTOR = 16  # peak memory per point, in units of itemsize (FD stencils, temps)
 
 
@@ -98,7 +115,9 @@ def _dtype(dtype) -> np.dtype:
     return dtype
 
 
-def _cases(expressions) -> tuple[Case, ...]:
+def cases(expressions=None) -> tuple[Case, ...]:
+    """The benchmark's :class:`Case` objects for ``expressions`` (as :func:`run_benchmark`
+    takes them), each with its error floor (``ERROR_FLOORS``)."""
     if expressions is None:
         expressions = DEFAULT_EXPRESSIONS
     elif isinstance(expressions, (str, sympy.Expr)):
@@ -106,8 +125,10 @@ def _cases(expressions) -> tuple[Case, ...]:
     if not isinstance(expressions, Mapping):
         expressions = {str(e): e for e in expressions}
     if not expressions:
-        raise InputError("`expressions` is empty; pass None for the five default functions")
-    return tuple(Case.from_text(name, text) for name, text in expressions.items())
+        raise InputError("`expressions` is empty; pass None for the default functions "
+                         "(f1..f5 and the tail case)")
+    return tuple(Case.from_text(name, text, ERROR_FLOORS.get(str(text), ERROR_FLOOR))
+                 for name, text in expressions.items())
 
 
 def _check_memory(n: int, dtype: np.dtype) -> None:
@@ -161,7 +182,7 @@ def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", me
 
     Args:
         expressions: text or SymPy expressions of one variable, a ``{name: expression}``
-            mapping, or None for :data:`DEFAULT_EXPRESSIONS` (f1..f5).
+            mapping, or None for :data:`DEFAULT_EXPRESSIONS` (f1..f5 and the tail case).
         sizes: grid sizes (whole numbers; ``1e5`` is accepted).
         dtype: ``"float32"`` or ``"float64"``.
         methods: method names (see ``jaxcalc._tools.bench_methods``); default: all installed.
@@ -181,7 +202,7 @@ def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", me
     """
     started = time.perf_counter()
     machine = machine_info()  # first: its load average is the one the run began with
-    cases, sizes, dtype = _cases(expressions), _sizes(sizes), _dtype(dtype)
+    chosen_cases, sizes, dtype = cases(expressions), _sizes(sizes), _dtype(dtype)
     chosen = pick_methods(methods)
     limits = {"time_budget": time_budget, "max_call_seconds": max_call_seconds,
               "repeat_seconds": repeat_seconds}
@@ -191,8 +212,9 @@ def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", me
     for n in sizes:
         _check_memory(n, dtype)
     roof, roof_kernel = measure_roof()
-    total = len(sizes) * len(cases) * len(chosen)
-    cells = _Cells(dtype, roof, math.inf, repeat_seconds, max_call_seconds)
+    total = len(sizes) * len(chosen_cases) * len(chosen)
+    cells = _Cells(dtype, roof, machine["cache_bytes"], math.inf, repeat_seconds,
+                   max_call_seconds)
     if time_budget is not None:  # a budget also shortens each cell's repeats to fit
         cells.deadline = started + time_budget
         cells.repeat_seconds = min(repeat_seconds, time_budget / (4 * total))
@@ -200,16 +222,33 @@ def run_benchmark(expressions=None, *, sizes=(10**4, 10**5), dtype="float64", me
     with _Progress(progress, total) as bar, np.errstate(all="ignore"):
         for n in sizes:
             xs, placed = grid(n, dtype), {}
-            for case in cases:
+            for case in chosen_cases:
                 ref = reference(case, xs[: min(reference_points, n)])
-                for method in chosen:
-                    bar.step(f"{case.name} {method.name} n={n:.0e}")
-                    rows.append(cells.measure(case, method, xs, placed, ref))
-    return BenchReport(machine, versions(), roof, roof_kernel, dtype.name,
-                       {c.name: c.text for c in cases},
-                       [r for r in rows if isinstance(r, Result)],
-                       [r for r in rows if isinstance(r, Skipped)],
-                       time.perf_counter() - started)
+                rows += cells.measure(case, chosen, xs, placed, ref, bar)
+    return BenchReport(
+        machine=machine, versions=versions(), roof_gbps=roof, roof_kernel=roof_kernel,
+        dtype=dtype.name, expressions={c.name: c.text for c in chosen_cases},
+        results=[r for r in rows if isinstance(r, Result)],
+        skipped=[r for r in rows if isinstance(r, Skipped)],
+        total_seconds=time.perf_counter() - started,
+        error_floors={c.name: c.error_floor for c in chosen_cases})
+
+
+def synced_call(method: Method, run, xs: np.ndarray, placed: dict) -> Callable[[], object]:
+    """``run`` (what ``method.build`` made) as a zero-argument call on ``xs`` that returns
+    once the result is ready: the thing every benchmark times. ``placed`` caches ``xs`` on
+    each backend (pass the same dict for one ``xs``)."""
+    backend = method.device()
+    if backend.name not in placed:
+        placed[backend.name] = backend.put(xs)
+    xs_there = placed[backend.name]
+
+    def call():
+        out = run(xs_there)
+        backend.sync(out)
+        return out
+
+    return call
 
 
 @dataclasses.dataclass
@@ -218,6 +257,7 @@ class _Cells:
 
     dtype: np.dtype
     roof_gbps: float
+    cache_bytes: int
     deadline: float
     repeat_seconds: float
     max_call_seconds: float
@@ -238,33 +278,53 @@ class _Cells:
                 return f"estimated {estimate:.2g} s per call"
         return None
 
-    def measure(self, case: Case, method: Method, xs: np.ndarray, placed: dict,
-                ref: tuple[np.ndarray, np.ndarray]) -> Result | Skipped:
-        """One cell; ``placed`` caches ``xs`` on each backend."""
-        key, n = (case.name, method.name), xs.size
-        reason = self.skip_reason(key, n)
-        if reason is None:
-            try:
-                return self._measure(case, method, xs, placed, ref)
-            except Exception as e:  # a baseline that cannot do this: report, go on
-                reason = self.failed[key] = f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
-        return Skipped(*key, self.dtype.name, n, reason)
+    def measure(self, case: Case, methods, xs: np.ndarray, placed: dict,
+                ref: tuple[np.ndarray, np.ndarray], bar: _Progress) -> list[Result | Skipped]:
+        """The cells of one expression at one size: each method is built and warmed up (a
+        failure skips it), then all are timed in interleaved rounds. ``placed`` caches ``xs``
+        on each backend."""
+        n, rows, calls, first = xs.size, {}, {}, {}
+        for method in methods:
+            key = (case.name, method.name)
+            bar.step(f"{case.name} {method.name} n={n:.0e}")
+            reason = self.skip_reason(key, n)
+            if reason is None:
+                try:
+                    call = self._prepare(case, method, xs, placed)
+                    start = time.perf_counter()
+                    call()
+                    first[method.name] = time.perf_counter() - start
+                    calls[method.name] = call
+                except Exception as e:  # a baseline that cannot do this: report, go on
+                    reason = self.failed[key] = (f"{type(e).__name__}: "
+                                                 f"{' '.join(str(e).split())[:160]}")
+            if reason is not None:
+                rows[method.name] = Skipped(*key, self.dtype.name, n, reason)
+        timings = time_interleaved(calls, self.repeat_seconds, warm_up=False)
+        for method in methods:
+            if method.name in timings:
+                timing = timings[method.name]
+                timing.first = first[method.name]
+                rows[method.name] = self._result(case, method, n, timing, ref)
+        return [rows[m.name] for m in methods]
 
-    def _measure(self, case, method, xs, placed, ref) -> Result:
-        key, n = (case.name, method.name), xs.size
+    def _prepare(self, case: Case, method: Method, xs: np.ndarray, placed: dict):
+        """The zero-argument call of ``method`` on ``xs`` (built once per expression)."""
+        key = (case.name, method.name)
         if key not in self.built:
             start = time.perf_counter()
             self.built[key] = (method.build(case, self.dtype), time.perf_counter() - start)
-        run, setup = self.built[key]
-        backend = method.device()
-        if backend.name not in placed:
-            placed[backend.name] = backend.put(xs)
-        xs_there = placed[backend.name]
-        first, seconds, out = time_calls(run, xs_there, backend.sync, self.repeat_seconds)
-        host = backend.host(out[: ref[0].size])  # only what the error check needs
-        self.last[key] = (seconds, n)
-        return Result(*key, self.dtype.name, n, seconds, n / seconds,
-                      setup + max(0.0, first - seconds), max_relative_error(host, ref),
-                      n / seconds * 2 * self.dtype.itemsize / (self.roof_gbps * 1e9),
-                      host.dtype.name)
+        return synced_call(method, self.built[key][0], xs, placed)
 
+    def _result(self, case: Case, method: Method, n: int, timing: Timing,
+                ref: tuple[np.ndarray, np.ndarray]) -> Result:
+        key = (case.name, method.name)
+        seconds = timing.median
+        host = method.device().host(timing.result[: ref[0].size])  # what the error check needs
+        self.last[key] = (seconds, n)
+        itemsize = self.dtype.itemsize
+        return Result(*key, self.dtype.name, n, seconds, n / seconds,
+                      self.built[key][1] + max(0.0, timing.first - seconds),
+                      max_relative_error(host, ref, case.error_floor),
+                      n / seconds * 2 * itemsize / (self.roof_gbps * 1e9), host.dtype.name,
+                      cache_resident(n, itemsize, self.cache_bytes))

@@ -7,6 +7,7 @@ arrays), how to wait for a result, and how to bring it to the host for the error
 ========================  =================================================================
 name                      what runs
 ========================  =================================================================
+``jaxcalc``               ``jc.derivative(f)``: what users call (``auto`` picks AD or symbolic)
 ``jaxcalc_ad``            ``jc.derivative(f, method="ad")``: forward-mode AD, jit-compiled
 ``jaxcalc_symbolic``      ``jc.derivative(f, method="symbolic")``: SymPy's f', lowered to JAX
 ``numpy_fd``              ``jaxcalc.fd.difference``: central difference, default step
@@ -40,24 +41,31 @@ from .._core.errors import InputError
 from .._core.function import Function, symbol
 from . import fd
 
+#: The error measure's floor: relative to max |f'| over the reference points (see
+#: ``jaxcalc._tools.bench``), so that a zero of f' does not turn a tiny absolute error into a
+#: huge relative one. A case whose f' has no zero on the interval may use 0 (pure relative error).
+ERROR_FLOOR = 1e-3
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One benchmarked expression of one variable: its name, text and compiled Function."""
+    """One benchmarked expression of one variable: its name, text, compiled Function and the
+    floor of its error measure (:data:`ERROR_FLOOR`)."""
 
     name: str
     text: str
     function: Function
+    error_floor: float = ERROR_FLOOR
 
     @classmethod
-    def from_text(cls, name: str, text) -> Case:
+    def from_text(cls, name: str, text, error_floor: float = ERROR_FLOOR) -> Case:
         function = Function(text)
         if len(function.variables) != 1:
             raise InputError(
                 f"`{text}`: the benchmark needs an expression of exactly one variable, "
                 f"got {function.variables or 'none'}; e.g. 'x**3 - 1/x'"
             )
-        return cls(name, str(text), function)
+        return cls(name, str(text), function, error_floor)
 
     @property
     def symbol(self) -> sympy.Symbol:
@@ -183,6 +191,7 @@ def _cupy_fd(case: Case, dtype: np.dtype):
 
 #: Every method, in the order tables and plots list them.
 METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("jaxcalc", _jaxcalc("auto"), JAX),
     Method("jaxcalc_ad", _jaxcalc("ad"), JAX),
     Method("jaxcalc_symbolic", _jaxcalc("symbolic"), JAX),
     Method("numpy_fd", _numpy_fd),

@@ -2,21 +2,22 @@
 
 The JSON schema (``BenchReport.to_json``; floats are plain, non-finite ones are null)::
 
-    {"schema": "jaxcalc-bench/1", "created": "2026-11-26T10:00:00+00:00",
+    {"schema": "jaxcalc-bench/2", "created": "2026-11-26T10:00:00+00:00",
      "machine": {"platform", "machine", "cpu", "cpu_count", "python", "backend", "device",
-                 "device_count", "load_average"},
+                 "device_count", "load_average", "cache_bytes"},
      "versions": {"jaxcalc", "jax", "jaxlib", "numpy", "sympy", "mpmath", ...installed only},
      "roof_gbps": float, "roof_kernel": "numpy.copyto", "dtype": "float64",
-     "expressions": {"f1": "3*x**2 + 1", ...},
+     "expressions": {"f1": "3*x**2 + 1", ...}, "error_floors": {"f1": 0.001, ...},
      "results": [{"expression": "f1", "method": "jaxcalc_ad", "dtype": "float64", "n": 100000,
                   "seconds": float, "points_per_second": float, "compile_seconds": float,
                   "max_rel_error": float | null, "roof_fraction": float,
-                  "output_dtype": "float64"}, ...],
+                  "output_dtype": "float64", "cache_resident": bool}, ...],
      "skipped": [{"expression", "method", "dtype", "n", "reason"}, ...],
      "total_seconds": float}
 
-``expression`` in a result is a key of ``expressions`` (f1..f5 for the defaults, the text
-itself for the user's). See ``jaxcalc._tools.bench`` for what each number measures.
+``expression`` in a result is a key of ``expressions`` (f1..f5 and tail for the defaults, the
+text itself for the user's). See ``jaxcalc._tools.bench`` for what each number measures.
+:func:`crossovers` reads off where one method overtakes the others as the grid grows.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from importlib import metadata
 from pathlib import Path
 
 from .._grid.files import atomic_write
-from .bench_methods import METHODS
+from .bench_measure import cache_bytes
+from .bench_methods import ERROR_FLOOR, METHODS
 
 _PACKAGES = ("jaxcalc", "jax", "jaxlib", "numpy", "sympy", "mpmath", "numexpr", "scipy", "cupy",
              "matplotlib")
@@ -54,6 +56,7 @@ class Result:
     max_rel_error: float
     roof_fraction: float
     output_dtype: str
+    cache_resident: bool = False  # x and f' fit in the last-level cache: the roof does not apply
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +96,7 @@ def machine_info() -> dict:
         "device": jax.devices()[0].device_kind,
         "device_count": jax.device_count(),
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "cache_bytes": cache_bytes(),
     }
 
 
@@ -141,6 +145,7 @@ class BenchReport:
     results: list[Result]
     skipped: list[Skipped]
     total_seconds: float
+    error_floors: dict[str, float] = dataclasses.field(default_factory=dict)
     created: str = dataclasses.field(default_factory=lambda: datetime.datetime.now(
         datetime.timezone.utc).isoformat(timespec="seconds"))
 
@@ -162,8 +167,9 @@ class BenchReport:
             if isinstance(row, Skipped):
                 cells.append(f"skipped: {_short(row.reason, 60)}")
             else:
+                roof = "in cache" if row.cache_resident else f"{100 * row.roof_fraction:.1f}%"
                 cells += [f"{row.seconds:.3g}", f"{row.points_per_second / 1e6:,.1f}",
-                          f"{100 * row.roof_fraction:.1f}%", f"{row.compile_seconds:.3f}",
+                          roof, f"{row.compile_seconds:.3f}",
                           f"{row.max_rel_error:.1e}"]
             rows.append(cells)
         return rows
@@ -179,9 +185,19 @@ class BenchReport:
                              for i, (c, w) in enumerate(zip(cells, widths, strict=False))).rstrip()
 
         legend = [_short(f"{name} = {text}") for name, text in self.expressions.items()
-                  if name != text]
+                  if name != text] + self._notes()
         return "\n".join([self.header(), "", line(_COLUMNS), *map(line, rows),
                           *([""] + legend if legend else [])])
+
+    def _notes(self) -> list[str]:
+        """What the table cannot say in its cells: other error floors, cache residency."""
+        notes = [f"max rel err of {name}: floor {floor:g} * max |f'| (default {ERROR_FLOOR:g})"
+                 for name, floor in self.error_floors.items() if floor != ERROR_FLOOR]
+        if any(r.cache_resident for r in self.results):
+            cache = self.machine.get("cache_bytes") or 0
+            notes.append(f"in cache: x and f' fit in the {cache / 2**20:.0f} MiB last-level "
+                         "cache; the copy roof (main memory) does not apply")
+        return notes
 
     def markdown(self) -> str:
         """The results as a Markdown page: machine, versions, dtype, then the table."""
@@ -196,7 +212,8 @@ class BenchReport:
             f"- copy roof: {self.roof_gbps:.1f} GB/s ({self.roof_kernel}); run took "
             f"{self.total_seconds:.0f} s",
             *(f"- {name}: `{_short(text)}`" for name, text in self.expressions.items()
-              if name != text), "",
+              if name != text),
+            *(f"- {note}" for note in self._notes()), "",
             "| " + " | ".join(_COLUMNS) + " |",
             "|" + "|".join("---" if i < 2 else "---:" for i in range(len(_COLUMNS))) + "|",
             *("| " + " | ".join(r) + " |" for r in rows), "",
@@ -213,7 +230,7 @@ class BenchReport:
                    data["dtype"], data["expressions"],
                    [row(Result, r) for r in data["results"]],
                    [row(Skipped, s) for s in data["skipped"]], data["total_seconds"],
-                   data["created"])
+                   data.get("error_floors", {}), data["created"])
 
     def to_json(self) -> dict:
         """The documented JSON object (module docstring)."""
@@ -222,7 +239,7 @@ class BenchReport:
                     for k, v in dataclasses.asdict(row).items()}
 
         return {
-            "schema": "jaxcalc-bench/1",
+            "schema": "jaxcalc-bench/2",
             "created": self.created,
             "machine": self.machine,
             "versions": self.versions,
@@ -230,6 +247,7 @@ class BenchReport:
             "roof_kernel": self.roof_kernel,
             "dtype": self.dtype,
             "expressions": self.expressions,
+            "error_floors": self.error_floors,
             "results": [plain(r) for r in sorted(self.results, key=self._order)],
             "skipped": [plain(s) for s in sorted(self.skipped, key=self._order)],
             "total_seconds": self.total_seconds,
@@ -241,7 +259,8 @@ class BenchReport:
 
     def plot(self, path) -> Path:
         """Throughput against N (log-log), one panel per expression, one line per method, the
-        copy roof dashed; written to ``path`` (.png, .svg or .pdf) atomically."""
+        copy roof dashed, the cache-resident sizes shaded; written to ``path`` (.png, .svg or
+        .pdf) atomically."""
         from matplotlib.figure import Figure
 
         from .plot import output_path, save
@@ -250,10 +269,12 @@ class BenchReport:
         names = list(self.expressions)
         cols = min(3, len(names))
         rows = math.ceil(len(names) / cols)
-        figure = Figure(figsize=(4.2 * cols, 3.4 * rows + 0.6), layout="constrained")
+        figure = Figure(figsize=(max(4.2 * cols, 8.0), 3.4 * rows + 0.6), layout="constrained")
         axes = figure.subplots(rows, cols, squeeze=False).ravel()
         itemsize = 4 if self.dtype == "float32" else 8
         roof = self.roof_gbps * 1e9 / (2 * itemsize)
+        smallest = min((r.n for r in self.results), default=0)
+        in_cache = max((r.n for r in self.results if r.cache_resident), default=0)
         for ax, name in zip(axes, names, strict=False):
             for i, method in enumerate(METHODS):
                 mine = [r for r in sorted(self.results, key=self._order)
@@ -262,6 +283,9 @@ class BenchReport:
                     ax.loglog([r.n for r in mine], [r.points_per_second for r in mine], "o-",
                               color=f"C{i}", label=method, markersize=4)
             ax.axhline(roof, color="0.5", linestyle="--", linewidth=1, label="copy roof")
+            if in_cache > smallest:
+                ax.axvspan(smallest, in_cache, color="0.93", zorder=0,
+                           label="x and f' fit in cache (no roof)")
             ax.set_title(_short(name if name == self.expressions[name]
                                 else f"{name} = {self.expressions[name]}", 40), fontsize="medium")
             ax.set_xlabel("grid points N")
@@ -277,3 +301,95 @@ class BenchReport:
                       ncols=min(4, len(seen)), fontsize="small")
         figure.suptitle(_short(self.header(), 110), fontsize="small")
         return save(figure, path)
+
+
+def _about(n: float, low: int, high: int) -> str:
+    """``n`` in the table's style, to one significant digit (31622.8 -> "~3e4"), or two where
+    one would put it on the bracket ``(low, high)`` it was interpolated in (1.4e5 -> "~1.4e5")."""
+    for digits in (1, 2):
+        text = f"{n:.{digits - 1}e}"
+        if low < float(text) < high:
+            break
+    mantissa, exponent = text.split("e")
+    return f"~{mantissa}e{int(exponent)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Crossover:
+    """How ``method`` compares with ``peer`` on ``expression`` as the grid grows:
+    ``speedups[i]`` is the peer's time over the method's at ``sizes[i]`` (above 1: the method
+    is faster).
+
+    Example:
+        >>> c = Crossover("f", "jaxcalc", "numexpr", (10**3, 10**4, 10**5, 10**7),
+        ...               (0.1, 0.5, 2.0, 4.0))
+        >>> c.overtakes_at
+        31623
+        >>> print(c.sentence())
+        f: jaxcalc overtakes numexpr at ~3e4 points (slower at 1e4, faster from 1e5; 4.0x at 1e7)
+    """
+
+    expression: str
+    method: str
+    peer: str
+    sizes: tuple[int, ...]
+    speedups: tuple[float, ...]
+
+    @property
+    def overtakes_at(self) -> int | None:
+        """Where the speedup crosses 1 for good, interpolated log-log between the last size
+        where the method is slower and the next; None when it is faster at every size or
+        slower at the largest."""
+        wins = [s > 1 for s in self.speedups]
+        if all(wins) or not wins[-1]:
+            return None
+        i = max(k for k, won in enumerate(wins) if not won)
+        (n0, n1), (s0, s1) = self.sizes[i: i + 2], self.speedups[i: i + 2]
+        if s0 <= 0:  # a speedup of 0 has no logarithm: say "just below n1"
+            return n1
+        t = -math.log(s0) / (math.log(s1) - math.log(s0))
+        return round(math.exp(math.log(n0) + t * (math.log(n1) - math.log(n0))))
+
+    def sentence(self) -> str:
+        """One line for people: where the method overtakes the peer, or that it never does."""
+        last = f"{self.speedups[-1]:.1f}x at {_count(self.sizes[-1])}"
+        span = f"{_count(self.sizes[0])} to {_count(self.sizes[-1])}"
+        if all(s > 1 for s in self.speedups):
+            text = f"{self.method} is faster than {self.peer} at every size ({span}; {last})"
+        elif self.speedups[-1] <= 1:
+            text = (f"{self.peer} stays faster than {self.method} up to {_count(self.sizes[-1])} "
+                    f"points ({self.method} runs at {last})")
+        else:
+            i = max(k for k, s in enumerate(self.speedups) if s <= 1)
+            about = _about(self.overtakes_at, *self.sizes[i: i + 2])
+            text = (f"{self.method} overtakes {self.peer} at {about} points "
+                    f"(slower at {_count(self.sizes[i])}, faster from "
+                    f"{_count(self.sizes[i + 1])}; {last})")
+        return f"{self.expression}: {text}"
+
+    def to_json(self) -> dict:
+        return {"expression": self.expression, "method": self.method, "peer": self.peer,
+                "sizes": list(self.sizes), "speedups": [_finite(s) for s in self.speedups],
+                "overtakes_at": self.overtakes_at, "sentence": self.sentence()}
+
+
+def crossovers(report: BenchReport, method: str = "jaxcalc", peers=None) -> list[Crossover]:
+    """Per expression and peer, how ``method`` compares as n grows (the sizes both measured).
+
+    ``peers``: method names; default every measured method whose name does not start with
+    ``jaxcalc``. Pairs with no size in common are left out.
+    """
+    seconds = {(r.expression, r.method, r.n): r.seconds for r in report.results}
+    measured = {r.method for r in report.results}
+    if peers is None:
+        peers = [m for m in METHODS if m in measured and not m.startswith("jaxcalc")]
+    found = []
+    for expression in report.expressions:
+        mine = {n: s for (e, m, n), s in seconds.items() if (e, m) == (expression, method)}
+        for peer in peers:
+            theirs = {n: s for (e, m, n), s in seconds.items() if (e, m) == (expression, peer)}
+            sizes = sorted(set(mine) & set(theirs))
+            if sizes:
+                found.append(Crossover(expression, method, peer, tuple(sizes),
+                                       tuple(theirs[n] / mine[n] for n in sizes)))
+    return found

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import sympy
 
-from .._core.derive import _as_function, derivative, gradient
+from .._core.derive import derivative, gradient
+from .._core.function import as_function
 from .._core.errors import InputError
 from .._core.function import Function, symbol
 from .._core.tangent import tangent
@@ -58,7 +59,7 @@ def _points(points: int, low: int = 3) -> int:
 
 
 def _one_variable(f) -> Function:
-    f = _as_function(f)
+    f = as_function(f)
     if not f.variables:  # a constant: plot it against x
         return Function(f.expr, variables=("x",))
     if len(f.variables) != 1:
@@ -73,8 +74,8 @@ def _short(text: str, width: int = _LABEL_CHARS) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _numbers(fn, xs) -> np.ndarray:
-    return np.asarray(fn(xs, dtype=_DTYPE), dtype=np.float64)
+def _numbers(fn, xs, dtype=_DTYPE) -> np.ndarray:
+    return np.asarray(fn(xs, dtype=dtype), dtype=np.float64)
 
 
 def _curves(fns, a: float, b: float, points: int):
@@ -242,7 +243,7 @@ def plot_contour(f, xrange=(-2.0, 2.0), yrange=None, *, points: int = 101, arrow
         >>> sorted(type(c).__name__ for c in ax.collections)
         ['QuadContourSet', 'QuadContourSet', 'Quiver']
     """
-    f = _as_function(f)
+    f = as_function(f)
     if len(f.variables) != 2:
         raise InputError(
             f"`f` must have two variables for a contour plot; `{f.expr}` has {f.variables}"
@@ -288,10 +289,11 @@ def _exact_derivative(f: Function, at: float) -> float:
     return float(value)
 
 
-def accuracy(f, at: float = 1.0, steps=None) -> dict[str, np.ndarray | float]:
-    """Relative errors of f'(at) in float64: ``forward`` and ``central`` differences over
-    ``steps`` (arrays), ``misc_derivative`` (scipy.misc.derivative's default, dx = 1) and
-    ``ad`` (floats); also ``steps`` and ``exact`` (SymPy's f'(at)). The chart's data.
+def accuracy(f, at: float = 1.0, steps=None, dtype=_DTYPE) -> dict[str, np.ndarray | float]:
+    """Relative errors of f'(at) computed in ``dtype`` (float64 or float32; ``at`` rounded to
+    it): ``forward`` and ``central`` differences over ``steps`` (arrays), ``misc_derivative``
+    (scipy.misc.derivative's default, dx = 1) and ``ad`` (floats); also ``steps`` and ``exact``
+    (SymPy's f'(at)). The chart's data.
 
     Example:
         >>> errors = accuracy("exp(sin(x))", 1.0, steps=[1e-6])
@@ -299,27 +301,31 @@ def accuracy(f, at: float = 1.0, steps=None) -> dict[str, np.ndarray | float]:
         True
     """
     f = _one_variable(f)
-    at = float(at)
+    dtype = np.dtype(dtype)
+    at = float(dtype.type(at))
     scale = max(1.0, abs(at))
-    steps = np.logspace(-15, 0, 61) * scale if steps is None else np.asarray(steps, np.float64)
+    smallest = -15 if dtype == np.float64 else -7  # float32 rounds x + 1e-8 back to x
+    steps = (np.logspace(smallest, 0, 61) * scale if steps is None
+             else np.asarray(steps, np.float64))
     exact = _exact_derivative(f, at)
     denominator = abs(exact) or 1.0
 
     def numpy_f(z):
-        return _numbers(f, z)
+        return _numbers(f, z, dtype).astype(dtype)
 
-    xs = np.full(steps.shape, at)
+    xs = np.full(steps.shape, at, dtype)
     errors = {"exact": exact, "steps": steps}
     for kind, order in (("forward", 1), ("central", 2)):
         estimate = fd.difference(numpy_f, xs, kind=kind, accuracy=order, h=steps)
         errors[kind] = np.abs(estimate - exact) / denominator
-    errors["ad"] = abs(float(_numbers(derivative(f), at)) - exact) / denominator
+    errors["ad"] = abs(float(_numbers(derivative(f), at, dtype)) - exact) / denominator
     errors["misc_derivative"] = abs(float(fd.misc_derivative(numpy_f, at)) - exact) / denominator
     return errors
 
 
-def plot_accuracy(f, at: float = 1.0, *, steps=None, ax=None):
-    """Finite-difference error against step h (log-log) next to AD's, for f'(at) in float64.
+def plot_accuracy(f, at: float = 1.0, *, steps=None, ax=None, dtype=_DTYPE):
+    """Finite-difference error against step h (log-log) next to AD's, for f'(at) in ``dtype``
+    (float64 by default, or float32; the title and the eps line say which).
 
     Forward and central differences (``jaxcalc.fd.difference``) trace a V: truncation error
     falls with h until rounding error (~eps/h) takes over; AD (``jaxcalc.derivative``) has no
@@ -330,8 +336,11 @@ def plot_accuracy(f, at: float = 1.0, *, steps=None, ax=None):
     Args:
         f: a one-variable :class:`Function`, or text for one.
         at: the point.
-        steps: the steps h; default 61 from 1e-15 to 1 (times ``max(1, |at|)``).
+        steps: the steps h; default 61 from 1e-15 (float32: 1e-7) to 1 (times
+            ``max(1, |at|)``).
         ax: matplotlib Axes to draw on; default a new Figure.
+        dtype: ``"float64"`` (default) or ``"float32"``: what f, the differences and AD
+            compute in.
 
     Returns:
         The Axes: lines labelled ``forward difference ...``, ``central difference ...`` and
@@ -344,7 +353,7 @@ def plot_accuracy(f, at: float = 1.0, *, steps=None, ax=None):
         ('log', 'log')
     """
     f = _one_variable(f)
-    errors = accuracy(f, at, steps)
+    errors = accuracy(f, at, steps, dtype)
     steps, floor = errors["steps"], 1e-17
     ax = _new_axes(ax, figsize=(9.5, 4.5))
     ax.loglog(steps, np.maximum(errors["forward"], floor), "o-", color="C1", markersize=3,
@@ -356,15 +365,16 @@ def plot_accuracy(f, at: float = 1.0, *, steps=None, ax=None):
     ad = errors["ad"]
     ax.loglog(steps, np.full(steps.shape, max(ad, floor)), color="C2", linewidth=2.5,
               label=f"AD, jc.derivative: {ad:.1e}" if ad else "AD, jc.derivative: 0 (exact)")
-    eps = np.finfo(np.float64).eps
+    eps = np.finfo(dtype).eps
     ax.axhline(eps, color="0.6", linestyle=":", linewidth=1, label="_eps")
-    ax.annotate("float64 eps", (steps[0], eps), xytext=(2, 3), textcoords="offset points",
-                fontsize="small", color="0.4")
+    ax.annotate(f"{np.dtype(dtype).name} eps", (steps[0], eps), xytext=(2, 3),
+                textcoords="offset points", fontsize="small", color="0.4")
     ax.set_xlabel("step h")
     ax.set_ylabel("relative error of f'")
     ax.set_ylim(floor / 3, None)
     ax.grid(True, which="major", color="0.92")
-    ax.set_title(_short(f"f = {f.expr}: error of f'({float(at):g}) in float64", _TITLE_CHARS))
+    ax.set_title(_short(f"f = {f.expr}: error of f'({float(at):g}) in {np.dtype(dtype).name}",
+                        _TITLE_CHARS))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # beside the V
     return ax
 

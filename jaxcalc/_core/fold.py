@@ -1,0 +1,320 @@
+"""Constants of parsed text, folded with a hard bound on the work.
+
+Every constant subexpression the parser builds gets a numeric value, computed bottom-up by mpmath
+at a fixed working precision (:data:`WORKING_DIGITS`) from the values of its parts, *before*
+SymPy builds it: a constant must be a finite real number whose decimal exponent lies within
+``±max_magnitude``, or the text is refused naming it. SymPy is only asked for what stays small:
+
+* arithmetic on numbers, ``pi`` and ``E`` stays exact while its numbers keep within
+  ``max_digits`` digits and its tree within :data:`EXACT_NODES` nodes; an exact power is refused
+  when its size estimate (digits of the base times the exponent) passes ``max_magnitude``;
+* a function of *plain* constants (numbers, ``pi``, ``E`` and small combinations of them, with
+  rationals up to :data:`SPECIAL_BOUND` for functions beyond the elementary ones) keeps SymPy's
+  exact form: ``sin(2)``, ``gamma(1/2)`` is ``sqrt(pi)``;
+* any other constant becomes a float of its value: ``sin(sin(2))`` is ``0.789...``.
+
+So each node costs a bounded amount of work, whatever the text nests around a constant.
+
+Example:
+    >>> from .parse import parse
+    >>> parse("sin(2) + sin(sin(2))*x")
+    0.78907234170944*x + sin(2)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import mpmath
+import sympy
+from mpmath.libmp import mpf_pos, round_nearest
+
+from .errors import ParseError, TooLargeError
+
+#: Decimal digits of the working precision of constant values.
+WORKING_DIGITS = 30
+#: A constant larger than this many SymPy nodes is kept as a float.
+EXACT_NODES = 32
+#: Rationals given to a function beyond the elementary ones (gamma, polygamma, ...) stay exact
+#: when numerator and denominator are at most this; larger ones are folded numerically.
+SPECIAL_BOUND = 20
+#: Nodes of a plain argument (``pi/4``, ``sqrt(3)``, ``2*E``).
+PLAIN_NODES = 8
+#: Largest order of ``polygamma`` of a constant: mpmath's work grows with the order (and any
+#: larger one overflows double precision but very close to the order's own size).
+POLYGAMMA_ORDER = 200
+
+_MP = mpmath.MPContext()
+_MP.dps = WORKING_DIGITS
+_PREC = _MP.prec
+_LOG10_2 = math.log10(2)
+_Value = object  # an mpf or mpc of _MP; None stands for "not a constant"
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a subexpression is: ``code[start:end]``, at 1-based ``column`` of the text."""
+
+    code: str
+    start: int
+    end: int
+    column: int
+
+    @property
+    def text(self) -> str:
+        return self.code[self.start : self.end]
+
+    def error(self, cls: type[ParseError], problem: str) -> ParseError:
+        shown = self.text if len(self.text) <= 40 else self.text[:37] + "..."
+        return cls(f"`{shown}` at column {self.column} {problem}", column=self.column)
+
+
+class Folder:
+    """The constant values of one parse: a memo from SymPy node to value, and the checks."""
+
+    def __init__(self, max_digits: int, max_magnitude: int):
+        self.max_digits, self.max_magnitude = max_digits, max_magnitude
+        self._values: dict[sympy.Basic, _Value | None] = {}
+
+    # values -----------------------------------------------------------------------------------
+
+    def value(self, expr: sympy.Basic) -> _Value | None:
+        """The value of ``expr``, or None when it is not a constant (or has an unknown head)."""
+        try:
+            return self._values[expr]
+        except KeyError:
+            pass
+        if expr.is_Symbol:
+            value = None
+        elif expr.is_Atom:
+            value = _atom_value(expr)
+        else:
+            args = [self.value(arg) for arg in expr.args]
+            value = None if any(a is None for a in args) else _apply_head(expr, args)
+        self._values[expr] = value
+        return value
+
+    def settle(self, expr: sympy.Expr, value: _Value | None) -> sympy.Expr:
+        """``expr``, recorded with ``value``; a constant beyond :data:`EXACT_NODES` nodes or
+        ``max_digits`` digits becomes a float."""
+        if value is not None and not expr.is_Atom and not self.is_small(expr):
+            expr = _float(value)
+        self._values[expr] = value
+        return expr
+
+    def check(self, value: _Value | None, site: Site) -> _Value | None:
+        """``value`` as a real number; raises unless it is finite, real and within range."""
+        if value is None:
+            return None
+        if isinstance(value, _MP.mpc):
+            if value.imag:
+                raise site.error(
+                    ParseError,
+                    f"is not a real number (it is {_short(value)}); jaxcalc computes with real "
+                    "numbers only",
+                )
+            value = value.real
+        if not _MP.isfinite(value):
+            raise site.error(
+                ParseError, "is not a finite number (a pole, a division by zero or undefined)"
+            )
+        if value and abs(_MP.floor(_MP.log10(abs(value)))) > self.max_magnitude:
+            raise site.error(TooLargeError, f"is beyond 10**±{self.max_magnitude}")
+        return value
+
+    # sizes ------------------------------------------------------------------------------------
+
+    def is_small(self, expr: sympy.Basic) -> bool:
+        """Whether constant ``expr`` has at most EXACT_NODES nodes and max_digits digits."""
+        nodes = 0
+        for node in sympy.preorder_traversal(expr):
+            nodes += 1
+            if nodes > EXACT_NODES or _digits(node) > self.max_digits:
+                return False
+        return True
+
+    def weight(self, expr: sympy.Basic) -> float:
+        """Digits of the exact numbers in the constant factors of ``expr`` (what an exact power
+        of it multiplies); 0 for a sum with symbols, which SymPy does not expand."""
+        if self.value(expr) is None:
+            factors = expr.args if expr.is_Mul else ()
+            return sum(self.weight(f) for f in factors if self.value(f) is not None)
+        return sum(map(_digits, sympy.preorder_traversal(expr)))
+
+    # operations -------------------------------------------------------------------------------
+
+    def combine(
+        self, head: type, operands: Sequence[tuple[sympy.Expr, bool]], site: Site
+    ) -> sympy.Expr:
+        """``head`` (Add or Mul) of ``operands``, each ``(expr, inverted)``: negated in a sum,
+        a reciprocal in a product. The constant operands are checked together first, and folded
+        into one float when their exact numbers together pass max_digits digits."""
+        add = head is sympy.Add
+        constants, others = [], []
+        for expr, inverted in operands:
+            value = self.value(expr)
+            if inverted and value is not None:
+                if not (add or value):
+                    raise site.error(ParseError, "divides by zero")
+                value = -value if add else 1 / value
+            (others if value is None else constants).append((expr, inverted, value))
+        total = None
+        if constants:
+            values = [value for _, _, value in constants]
+            total = self.check(_MP.fsum(values) if add else _MP.fprod(values), site)
+        terms = [_inverted(expr, add) if inv else expr for expr, inv, _ in others]
+        if len(constants) > 1 and sum(self.weight(e) for e, _, _ in constants) > self.max_digits:
+            terms.append(_float(total))
+        else:
+            terms += [_inverted(expr, add) if inv else expr for expr, inv, _ in constants]
+        result = head(*terms)
+        return self.settle(result, total if not others else None)
+
+    def power(self, base: sympy.Expr, exponent: sympy.Expr, site: Site) -> sympy.Expr:
+        """``base**exponent``, its size estimated before SymPy computes it."""
+        base_value, exponent_value = self.value(base), self.value(exponent)
+        if exponent_value is not None:
+            digits = self.weight(base) * float(abs(exponent_value))
+            if digits > self.max_magnitude:
+                raise site.error(
+                    TooLargeError,
+                    f"makes about {digits:.0f} digits; the limit is {self.max_magnitude}",
+                )
+        value = None
+        if base_value is not None and exponent_value is not None:
+            value = self.check(_power(base_value, exponent_value), site)
+        return self.settle(sympy.Pow(base, exponent), value)
+
+    def power_parts(
+        self, build: Callable[..., sympy.Expr], args: Sequence[sympy.Expr]
+    ) -> tuple[sympy.Expr, sympy.Expr] | None:
+        """Base and exponent when ``build`` makes a power (``sqrt``, ``pow``), else None: a
+        power goes through :meth:`power`, which estimates its size first."""
+        template, _ = _template(build, len(args))
+        if not template.is_Pow:
+            return None
+        arguments = dict(zip(_dummies(len(args)), args, strict=True))
+        return template.base.xreplace(arguments), template.exp.xreplace(arguments)
+
+    def call(
+        self, build: Callable[..., sympy.Expr], args: Sequence[sympy.Expr], site: Site
+    ) -> sympy.Expr:
+        """``build(*args)``; a function of constants is valued numerically first, and kept
+        exact only when its arguments are plain (see the module docstring)."""
+        values = [self.value(arg) for arg in args]
+        if any(value is None for value in values):
+            return self.settle(build(*args), None)
+        template, elementary = _template(build, len(args))
+        for order in (f.args[0] for f in template.atoms(sympy.polygamma)):
+            if abs(self.value(order.xreplace(dict(zip(_dummies(len(args)), args)))) or 0) > (
+                POLYGAMMA_ORDER
+            ):
+                raise site.error(TooLargeError, f"has a polygamma order beyond {POLYGAMMA_ORDER}")
+        value = self.check(_evaluate(template, values), site)
+        if all(_is_plain(arg, elementary) for arg in args):
+            try:
+                exact = build(*args)
+            except (ArithmeticError, TypeError, ValueError):  # SymPy gave up: keep the value
+                exact = None
+            if exact is not None and (exact.is_Atom or self.is_small(exact)):
+                self._values[exact] = value
+                return exact
+        return self.settle(_float(value), value)
+
+
+def _digits(node: sympy.Basic) -> float:
+    if node.is_Rational:
+        return math.log10(max(abs(node.p), node.q))
+    return 0.0
+
+
+def _atom_value(atom: sympy.Basic) -> _Value | None:
+    if atom.is_Rational:
+        return _MP.mpf(atom.p) / atom.q
+    if atom.is_Float:
+        return _MP.mpf(atom._mpf_)
+    if atom.is_NumberSymbol:  # pi, E
+        return _MP.mpf(atom.evalf(WORKING_DIGITS + 5)._mpf_)
+    if atom in (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+        return _MP.nan
+    if atom is sympy.I:
+        return _MP.mpc(0, 1)
+    return None
+
+
+def _apply_head(expr: sympy.Basic, args: list[_Value]) -> _Value | None:
+    if expr.is_Add:
+        return _MP.fsum(args)
+    if expr.is_Mul:
+        return _MP.fprod(args)
+    if expr.is_Pow:
+        return _power(*args)
+    return _evaluate(expr.func(*_dummies(len(args))), args)
+
+
+def _power(base: _Value, exponent: _Value) -> _Value:
+    try:
+        return _MP.power(base, exponent)
+    except ZeroDivisionError:
+        return _MP.nan
+
+
+@functools.cache
+def _dummies(n: int) -> tuple[sympy.Symbol, ...]:
+    return tuple(sympy.Symbol(f"_arg{k}", real=True) for k in range(n))
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(build: Callable[..., sympy.Expr], n: int) -> tuple[sympy.Expr, bool]:
+    """``build`` of ``n`` placeholder arguments, and whether it uses elementary functions only."""
+    template = build(*_dummies(n))
+    modules = {type(f).__module__ for f in template.atoms(sympy.Function)}
+    return template, all((m or "").startswith("sympy.functions.elementary") for m in modules)
+
+
+def _evaluate(template: sympy.Expr, values: Sequence[_Value]) -> _Value | None:
+    """``template`` at ``values``: SymPy evaluates a function of floats numerically, one level."""
+    floats = {dummy: sympy.Float._new(v._mpf_, _PREC) for dummy, v in zip(_dummies(len(values)),
+                                                                       values, strict=False)}
+    try:
+        result = template.xreplace(floats).evalf(WORKING_DIGITS)
+    except (ArithmeticError, ValueError):  # e.g. loggamma at a pole
+        return _MP.nan
+    if result.is_Atom:
+        return _atom_value(result)
+    real, imag = result.as_real_imag()
+    if not (real.is_Number and imag.is_Number):
+        return None  # a function SymPy cannot evaluate (a user's JAX function): opaque
+    if not (real.is_finite and imag.is_finite):
+        return _MP.nan
+    return _MP.mpc(_atom_value(real), _atom_value(imag)) if imag else _atom_value(real)
+
+
+def _is_plain(arg: sympy.Expr, elementary: bool) -> bool:
+    """Whether ``arg`` is a number, pi, E or a small function-free combination of them (with
+    small rationals, unless the function is elementary)."""
+    nodes = 0
+    for node in sympy.preorder_traversal(arg):
+        nodes += 1
+        if nodes > PLAIN_NODES or (isinstance(node, sympy.Function) and node.func is not
+                                   sympy.exp):
+            return False
+        if not elementary and node.is_Rational and max(abs(node.p), node.q) > SPECIAL_BOUND:
+            return False
+    return True
+
+
+def _inverted(expr: sympy.Expr, add: bool) -> sympy.Expr:
+    return -expr if add else sympy.Pow(expr, -1)
+
+
+def _float(value: _Value) -> sympy.Float:
+    """``value`` rounded to a double-precision SymPy float."""
+    return sympy.Float._new(mpf_pos(value._mpf_, 53, round_nearest), 53)
+
+
+def _short(value: _Value) -> str:
+    return _MP.nstr(value, 6).strip("()").replace("j", "i")

@@ -1,0 +1,297 @@
+"""SymPy → SymPy rewrites into numerically stable forms with the same value.
+
+Textbook derivatives cancel: SymPy writes ``d/du tanh(u)`` as ``1 - tanh(u)**2``, which loses
+every digit once ``tanh(u)`` rounds to 1 although ``sech(u)**2`` is representable. Before an
+expression is lowered, :func:`stabilize` replaces the forms below (each is an identity for real
+arguments, so a result changes by no more than its rounding; where the original cancels or
+overflows the rewritten form is the accurate one). The new heads lower to the stable functions
+of ``_core.stable``, whose own derivative and Taylor-mode rules keep the accuracy at every order.
+``c`` is any coefficient (a number or an expression), ``a`` and ``b`` are expressions, ``q`` is
+a number with an exact rational square root.
+
+=========================================  ==========================================
+written                                    lowered as
+=========================================  ==========================================
+``c - c*tanh(u)**2``                        ``c*sech(u)**2``
+``c - c*coth(u)**2``                        ``-c*csch(u)**2``
+``c - c*sech(u)**2``                        ``c*tanh(u)**2``
+``c ∓ c*tanh(u)``                           ``2*c*logistic(∓2*u)``
+``c - c*logistic(u)``                       ``c*logistic(-u)``
+``c - 2*c*logistic(u)``                     ``-c*tanh(u/2)``
+``c - c*erf(u)``                            ``c*erfc(u)``
+``c - c*erfc(u)``                           ``c*erf(u)``
+``c*exp(u) - c``                            ``c*expm1(u)``
+``c - c*cos(u)``                            ``2*c*sin(u/2)**2``
+``log(1 + u)``                              ``log1p(u)``
+``(1 + exp(u))**-n``                        ``logistic(-u)**n``
+``exp(k*u)*logistic(-u)**n``, 0 < k <= n  ``logistic(u)**k*logistic(-u)**(n-k)``
+``sinh(u)**-n``, ``cosh(u)**-n``            ``csch(u)**n``, ``sech(u)**n``
+``cosh(u)*csch(u)``, ``sinh(u)*sech(u)``    ``coth(u)``, ``tanh(u)``
+``a**2 - b**2`` (two terms)                 ``SquareDifference(a, b)``
+``(a**2 + b**2)**(k/2)``                    ``hypot(a, b)**k``
+``t - t*b**2/(a**2 + b**2)`` (two terms)    ``t*a**2/(a**2 + b**2)``
+=========================================  ==========================================
+
+``a**2`` is read off the form: ``u**2``, ``u**4``, ``4*u**2`` or a square number such as 1.
+``SquareDifference(a, b)`` is computed as ``(a - b)*(a + b)`` and differentiated as
+``a**2 - b**2`` (``stable.sqdiff``), so ``1/(1 - u**2)`` (``atanh'``) and
+``sqrt(u**2 - 1)`` keep their digits near ``|u| = 1`` and their derivatives near ``u = 0``;
+``1/sqrt(u**2 + 1)`` (``asinh'``) becomes ``1/hypot(1, u)``, which does not overflow, and the
+last rule (``a**2 + b**2`` also as ``hypot(a, b)**2``) combines terms of SymPy's derivatives
+of ``hypot`` (``1/h - u**2/h**3`` would cancel for large ``u``).
+
+Example:
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> stabilize(1 - sympy.tanh(x)**2)
+    sech(x)**2
+    >>> stabilize(sympy.sin(x) + sympy.log(1 + x**2))
+    sin(x) + log1p(x**2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy
+from sympy.codegen.cfunctions import expm1, hypot, log1p
+
+from .functions_table import logistic
+from .stable import SquareDifference
+
+# -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
+_ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
+    (sympy.tanh, 2, -1): lambda u: sympy.sech(u) ** 2,
+    (sympy.coth, 2, -1): lambda u: -sympy.csch(u) ** 2,
+    (sympy.sech, 2, -1): lambda u: sympy.tanh(u) ** 2,
+    (sympy.tanh, 1, -1): lambda u: 2 * logistic(-2 * u),
+    (sympy.tanh, 1, 1): lambda u: 2 * logistic(2 * u),
+    (logistic, 1, -1): lambda u: logistic(-u),
+    (logistic, 1, -2): lambda u: -sympy.tanh(u / 2),
+    (sympy.erf, 1, -1): sympy.erfc,
+    (sympy.erfc, 1, -1): sympy.erf,
+    (sympy.exp, 1, -1): lambda u: -expm1(u),
+    (sympy.cos, 1, -1): lambda u: 2 * sympy.sin(u / 2) ** 2,
+}
+
+
+def _head_power(factor: sympy.Expr) -> tuple[type, int, sympy.Expr] | None:
+    """``(head, n, u)`` for a factor ``head(u)**n`` (n = 1 or 2) of a one-argument head."""
+    base, n = (factor.base, factor.exp) if factor.is_Pow else (factor, 1)
+    if n in (1, 2) and isinstance(base, sympy.Function) and len(base.args) == 1:
+        return base.func, int(n), base.args[0]
+    return None
+
+
+def _one_plus(node: sympy.Add) -> sympy.Expr | None:
+    """``c + k*h(u)`` among the terms, with ``k/c`` a key of :data:`_ONE_PLUS`, rewritten."""
+    terms = node.args
+    for i, term in enumerate(terms):
+        for factor in sympy.Mul.make_args(term):
+            match = _head_power(factor)
+            if match is None:
+                continue
+            head, n, u = match
+            k = term / factor
+            for j, c in enumerate(terms):
+                if j == i:
+                    continue
+                ratio = k / c
+                rule = _ONE_PLUS.get((head, n, ratio)) if ratio.is_Number else None
+                if rule is not None:
+                    rest = (t for m, t in enumerate(terms) if m not in (i, j))
+                    return sympy.Add(c * rule(u), *rest)
+    return None
+
+
+def _square_root(term: sympy.Expr) -> sympy.Expr | None:
+    """``r`` with ``term = r**2`` read off its form (a positive square number, ``b**(2m)`` or
+    ``q*b**(2m)`` with ``q`` a positive square number), else None."""
+    coeff, rest = term.as_coeff_Mul()
+    if not (coeff.is_Rational and coeff.is_positive):
+        return None
+    root = sympy.sqrt(coeff)
+    if not root.is_Rational:
+        return None
+    if rest == 1:
+        return root
+    if rest.is_Pow and rest.exp.is_Integer and rest.exp % 2 == 0:
+        return root * rest.base ** (rest.exp // 2)
+    return None
+
+
+def _squares(node: sympy.Basic) -> tuple[int, sympy.Expr, sympy.Expr] | None:
+    """``(sign, a, b)`` for a two-term sum ``a**2 + sign*b**2`` (``a**2`` the positive term)."""
+    if not node.is_Add or len(node.args) != 2:
+        return None
+    first, second = node.args
+    for p, n in ((first, second), (second, first)):
+        a = _square_root(p)
+        if a is None:
+            continue
+        b = _square_root(n)
+        if b is not None:
+            return 1, a, b
+        b = _square_root(-n)
+        if b is not None:
+            return -1, a, b
+    return None
+
+
+def _hypot_power(node: sympy.Pow) -> sympy.Expr | None:
+    """Half-integer powers of ``a**2 + b**2`` (``node`` as written)."""
+    e = node.exp
+    squares = _squares(node.base)
+    if squares is None or squares[0] != 1 or not (e.is_Rational and e.q == 2):
+        return None
+    _, a, b = squares
+    return hypot(stabilize(a), stabilize(b)) ** (2 * e)
+
+
+def _sums_of_squares(node: sympy.Expr) -> list[tuple[sympy.Expr, ...]]:
+    """``(a, b, s, atom)`` for each ``s = a**2 + b**2`` in ``node``: ``hypot(a, b)**2``
+    (``atom``: the hypot), or a sum of two squares (``atom = s``) raised to a negative
+    integer power."""
+    found = [(*h.args, h**2, h) for h in node.atoms(hypot)]
+    for power in node.atoms(sympy.Pow):
+        squares = _squares(power.base)
+        if power.exp.is_Integer and power.exp < 0 and squares and squares[0] == 1:
+            found.append((squares[1], squares[2], power.base, power.base))
+    return found
+
+
+def _pythagoras(node: sympy.Add) -> sympy.Expr | None:
+    """Two terms ``t - t*b**2/s`` with ``s = a**2 + b**2``, as ``t*a**2/s``."""
+    sums = _sums_of_squares(node)
+    terms = node.args
+    for i, first in enumerate(terms if sums else ()):
+        for j, second in enumerate(terms):
+            if i == j:
+                continue
+            ratio = second / first
+            for a, b, total, atom in sums:
+                if not ratio.has(atom):
+                    continue
+                for kept, cancelled in ((a, b), (b, a)):
+                    if sympy.expand(ratio * total + cancelled**2) == 0:
+                        rest = (t for m, t in enumerate(terms) if m not in (i, j))
+                        return sympy.Add(first * kept**2 / total, *rest)
+    return None
+
+
+def _logistic(node: sympy.Pow) -> sympy.Expr | None:
+    """``(1 + exp(u))**-n`` → ``logistic(-u)**n``."""
+    base, e = node.base, node.exp
+    if not (e.is_Integer and e < 0 and base.is_Add and len(base.args) == 2):
+        return None
+    one, other = base.args
+    if one == 1 and isinstance(other, sympy.exp):
+        return logistic(-other.args[0]) ** (-e)
+    return None
+
+
+#: ``1/sinh(u)**n``, ``1/cosh(u)**n``: reciprocals that do not overflow
+_RECIPROCALS = {sympy.sinh: sympy.csch, sympy.cosh: sympy.sech}
+#: ``cosh(u)*csch(u)``, ``sinh(u)*sech(u)``: quotients of two overflowing factors
+_QUOTIENTS = {(sympy.cosh, sympy.csch): sympy.coth, (sympy.sinh, sympy.sech): sympy.tanh}
+
+
+def _reciprocal(node: sympy.Pow) -> sympy.Expr | None:
+    base, e = node.base, node.exp
+    if base.func in _RECIPROCALS and e.is_Integer and e < 0:
+        return _RECIPROCALS[base.func](*base.args) ** (-e)
+    return None
+
+
+def _quotient(node: sympy.Mul) -> sympy.Expr | None:
+    powers = [f.as_base_exp() for f in node.args]
+    for i, (top, m) in enumerate(powers):
+        for j, (bottom, n) in enumerate(powers):
+            head = _QUOTIENTS.get((top.func, bottom.func))
+            if head is None or top.args != bottom.args or not (m.is_Integer and n.is_Integer):
+                continue
+            k = min(m, n)
+            rest = (f for r, f in enumerate(node.args) if r not in (i, j))
+            return sympy.Mul(head(*top.args) ** k, top ** (m - k), bottom ** (n - k), *rest)
+    return None
+
+
+def _exp_logistic(node: sympy.Mul) -> sympy.Expr | None:
+    """``exp(k*u)*logistic(-u)**n`` → ``logistic(u)**k*logistic(-u)**(n - k)``, 0 < k <= n."""
+    factors = node.args
+    for i, factor in enumerate(factors):
+        if not isinstance(factor, sympy.exp):
+            continue
+        for j, other in enumerate(factors):
+            base, n = other.as_base_exp()
+            if not (isinstance(base, logistic) and n.is_Integer):
+                continue
+            u = -base.args[0]
+            k = factor.args[0] / u
+            if k.is_Integer and 0 < k <= n:
+                rest = (f for m, f in enumerate(factors) if m not in (i, j))
+                return sympy.Mul(logistic(u) ** k, base ** (n - k), *rest)
+    return None
+
+
+def _local(node: sympy.Expr) -> sympy.Expr | None:
+    """One rewrite of ``node`` (whose arguments are already rewritten), or None."""
+    if node.is_Add:
+        squares = _squares(node)
+        if squares is not None and squares[0] == -1:
+            _, a, b = squares
+            return _one_plus(node) or SquareDifference(a, b)
+        return _one_plus(node) or _pythagoras(node)
+    if node.is_Pow:
+        return _logistic(node) or _reciprocal(node)
+    if node.is_Mul:
+        return _exp_logistic(node) or _quotient(node)
+    if isinstance(node, sympy.log) and node.args[0].is_Add:
+        terms = node.args[0].args
+        if 1 in terms:
+            return log1p(sympy.Add(*(t for t in terms if t != 1)))
+    return None
+
+
+#: Local rewrites of one node stop after this many (each removes a pattern; a safeguard).
+_MAX_LOCAL = 16
+
+
+def _settle(node: sympy.Expr) -> sympy.Expr:
+    for _ in range(_MAX_LOCAL):
+        rewritten = _local(node)
+        if rewritten is None or rewritten == node:
+            return node
+        node = stabilize(rewritten) if rewritten.args else rewritten
+    return node
+
+
+def stabilize(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every cancelling or overflowing form of the table above replaced by its
+    stable equivalent (a bottom-up walk, shared subexpressions rewritten once).
+
+    Example:
+        >>> import sympy
+        >>> x = sympy.Symbol("x", real=True)
+        >>> stabilize(sympy.diff(sympy.atanh(x), x))
+        1/SquareDifference(1, x)
+        >>> stabilize(sympy.exp(x) - 1), stabilize(sympy.sqrt(x**2 + 4))
+        (expm1(x), hypot(2, x))
+    """
+    done: dict[sympy.Basic, sympy.Basic] = {}
+    stack = [(expr, False)]
+    while stack:  # iterative post-order: deep expressions cannot exhaust Python's stack
+        node, ready = stack.pop()
+        if node in done:
+            continue
+        if not node.args:
+            done[node] = node
+        elif ready:
+            whole = _hypot_power(node) if node.is_Pow else None
+            if whole is None:
+                whole = node.func(*(done[a] for a in node.args))
+            done[node] = _settle(whole) if isinstance(whole, sympy.Expr) else whole
+        else:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in done)
+    return done[expr]

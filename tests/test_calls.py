@@ -1,0 +1,306 @@
+"""Calls (``_core.execute``, ``_core.hostcall``): numbers in and out, one compile per signature,
+nothing kept behind the caller's back, ``out=``, memory checks before allocating, byte order."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import weakref
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import monitoring
+
+import jaxcalc as jc
+from jaxcalc._core import caches, execute, hostcall, memory
+
+F64 = "float64"
+N_LARGE = hostcall.MIN_POINTS + 12_345  # the blocked route, with a padded last block
+
+
+@pytest.fixture(autouse=True)
+def _x64_stays_off():
+    assert jax.config.jax_enable_x64 is False
+    yield
+    assert jax.config.jax_enable_x64 is False  # no call may flip the global flag
+
+
+@pytest.fixture
+def backend_compiles():
+    """Count XLA backend compiles (jax.monitoring, public API) inside the test."""
+    events = []
+
+    def listen(name, secs, **kw):
+        if name == "/jax/core/compile/backend_compile_duration":
+            events.append(secs)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    yield lambda: len(events)
+    monitoring.unregister_event_duration_listener(listen)
+
+
+# -- numbers in, numbers out ------------------------------------------------------------------
+def test_python_numbers_and_lists_are_float64_like_the_cli():
+    f = jc.Function("exp(x) / 3")
+    for value in (f(0.1), f(1), f(True), f([0.1, 0.2]), f(np.arange(3)), f(np.int32(2))):
+        assert value.dtype == np.float64
+    d3 = jc.derivative("sin(x)*exp(x)", n=3)
+    assert float(d3(0.0)) == 2.0  # float32 gave 1.999999; `jaxcalc diff --order 3 --at 0`: 2.0
+
+
+def test_arrays_keep_their_float_dtype_and_dtype_overrides():
+    f = jc.Function("x * y")
+    for dtype in (np.float16, jnp.bfloat16, np.float32, np.float64):
+        x = np.ones(3, dtype)
+        assert f(x, x).dtype == dtype
+        assert f(x, 2.0).dtype == dtype  # a Python number never widens an array
+    assert f(np.ones(2, np.float32), np.ones(2)).dtype == np.float64  # arrays promote
+    assert f(1.0, 2.0, dtype="float32").dtype == np.float32
+    assert f(np.float64(1.0), 2.0, dtype="float16").dtype == np.float16
+
+
+def test_inside_a_trace_jax_precision_rules_apply():
+    f = jc.Function("x / 3")
+    assert jax.jit(f)(1.0).dtype == np.float32  # the traced 1.0 is JAX's default float
+    with jax.enable_x64(True):
+        assert jax.jit(f)(1.0).dtype == np.float64
+    with pytest.raises(jc.InputError, match="needs x64"):
+        jax.jit(lambda x: f(x, dtype=F64))(np.float32(1.0))
+    assert float(jax.grad(lambda x: f(x))(2.0)) == pytest.approx(1 / 3)
+
+
+# -- one compile per (function, dtype, shape), whatever the address and the results kept --------
+@pytest.mark.parametrize("points", [1000, N_LARGE], ids=["plain", "blocked"])
+def test_one_compile_per_shape_at_any_offset_with_results_kept_or_dropped(points,
+                                                                          backend_compiles):
+    d = jc.derivative(f"x**3 - 1/x + {points}", method="ad")  # a kernel no other test compiles
+    buffer = np.random.default_rng(0).uniform(0.5, 3, points + 16)
+    kept = []
+    before = backend_compiles()
+    for offset in range(16):  # 16 addresses: every alignment of a float64 within 64 bytes
+        xs = buffer[offset : offset + points]
+        ys = d(xs)
+        if offset % 2:
+            kept.append(ys)  # some results kept alive, others dropped at once
+        del ys
+    with jax.enable_x64(True):
+        on_device = jax.device_put(buffer[:points])
+    d(on_device)  # a JAX array of the same shape and dtype: the same program
+    assert backend_compiles() - before == 1
+    assert d.kernel.compiles == 1
+    xs = buffer[:points]
+    np.testing.assert_allclose(np.asarray(kept[0]), 3 * buffer[1:points + 1]**2
+                               + 1 / buffer[1:points + 1]**2, rtol=1e-13)
+    d(xs.astype(np.float32))  # a new dtype: one more
+    assert backend_compiles() - before == 2
+
+
+def test_the_blocked_route_compiles_once_for_every_size(backend_compiles):
+    f = jc.Function("x**2 + 7.25*x")
+    before = backend_compiles()
+    for n in (N_LARGE, 2 * N_LARGE + 1, 3 * hostcall.BLOCK):
+        xs = np.linspace(0, 1, n)
+        np.testing.assert_allclose(np.asarray(f(xs)), xs**2 + 7.25 * xs, rtol=1e-15)
+    assert backend_compiles() - before == 1
+
+
+def test_equal_functions_share_plans_and_programs():
+    f, g = jc.Function("x**2 + 0.375*x"), jc.Function("x**2 + 0.375*x")
+    assert f.kernel is not g.kernel
+    f(np.ones(4))
+    g(np.zeros(4))
+    assert f.kernel.compiles == g.kernel.compiles == 1
+
+
+# -- nothing kept behind the caller's back; bounded, clearable caches ---------------------------
+def test_dropped_results_free_their_memory():
+    f = jc.Function("2*x + 1")
+    small = np.ones(1000)
+    f(small)  # compile first
+    gc.collect()
+    live = len(jax.live_arrays())
+    results = [f(small) for _ in range(5)]
+    assert len(jax.live_arrays()) == live + 5
+    del results
+    gc.collect()
+    assert len(jax.live_arrays()) == live
+
+    xs = np.ones(N_LARGE)
+    f(xs)
+    gc.collect()
+    tracemalloc.start()  # NumPy reports its allocations to tracemalloc
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        ys = f(xs)
+        alive = weakref.ref(ys)
+        grown = tracemalloc.get_traced_memory()[0] - base
+        del ys
+        gc.collect()
+        left = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert alive() is None
+    assert grown >= xs.nbytes  # the result lived in NumPy-allocated memory ...
+    assert left < xs.nbytes // 100  # ... and went back when the caller dropped it
+
+
+def test_results_are_independent_buffers():
+    xs = np.linspace(0.5, 3, N_LARGE)
+    d = jc.derivative("3*x**2 + 1", method="ad")
+    first = d(xs)
+    view = np.asarray(first)
+    snapshot = view.copy()
+    del first
+    live = [d(xs * k) for k in (2.0, 3.0, 4.0)]
+    np.testing.assert_array_equal(view, snapshot)
+    assert len({a.unsafe_buffer_pointer() for a in live}) == 3
+    for k, got in zip((2.0, 3.0, 4.0), live, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), 6 * (xs * k))
+
+
+def test_clear_caches_empties_every_cache_and_calls_still_work():
+    f = jc.Function("x**3 + 0.5")
+    f(np.ones(3))
+    jc.derivative(f)(np.ones(3))
+    assert f.kernel.compiles == 1
+    assert any(c.cache_info().currsize for c in caches.lru_caches())
+    jc.clear_caches()
+    assert all(c.cache_info().currsize == 0 for c in caches.lru_caches())
+    assert not execute._plans(f.kernel).table and not execute._SHARED
+    assert float(f(1.0)) == 1.5
+    assert f.kernel.compiles == 2  # compiled again
+
+
+def test_plan_tables_are_bounded(monkeypatch):
+    monkeypatch.setattr(execute, "MAX_SIGNATURES", 4)
+    f = jc.Function("x - 0.125")
+    for n in range(1, 12):
+        assert f(np.ones(n)).shape == (n,)
+        assert len(execute._plans(f.kernel).table) <= 4
+
+
+# -- out= -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("points", [7, N_LARGE])
+def test_out_is_filled_and_returned(points):
+    xs = np.linspace(0.5, 3, points)
+    d = jc.derivative("x**3 - 1/x")
+    out = np.empty(points)
+    assert d(xs, out=out) is out
+    np.testing.assert_allclose(out, 3 * xs**2 + 1 / xs**2, rtol=1e-14)
+    assert d(xs, out=out) is out  # reused as often as the caller likes
+    out32 = np.empty(points, np.float32)  # out's dtype is the working dtype, as in evaluate
+    d(xs, out=out32)
+    np.testing.assert_allclose(out32, 3 * xs**2 + 1 / xs**2, rtol=1e-6)
+    grad = np.empty((points, 2))
+    jc.gradient("x*y")(xs, 2.0, out=grad)
+    np.testing.assert_array_equal(grad[:, 0], np.full(points, 2.0))
+
+
+@pytest.mark.parametrize(("out", "kwargs", "match"), [
+    (np.empty(5, np.int32), {}, r"`out` must be a float array .* got int32"),
+    (np.empty(5, np.float32), {"dtype": F64}, r"`out` has dtype float32 but `dtype` is float64"),
+    (np.empty(4), {}, r"`out` has shape \(4,\) but the result has shape \(5,\)"),
+    (jnp.zeros(5), {}, r"`out` must be a writable NumPy array, got ArrayImpl"),
+    (np.broadcast_to(np.zeros(1), (5,)), {}, r"`out` must be a writable NumPy array"),
+])
+def test_bad_out_is_an_input_error(out, kwargs, match):
+    with pytest.raises(jc.InputError, match=match):
+        jc.Function("1.7*x")(np.ones(5), out=out, **kwargs)
+
+
+def test_out_inside_a_trace_is_an_input_error():
+    f = jc.Function("x + 1")
+    with pytest.raises(jc.InputError, match="`out=` needs concrete arrays"):
+        jax.jit(lambda x: f(x, out=np.empty(3)))(jnp.ones(3))
+
+
+# -- memory checked before allocating, broadcasts included --------------------------------------
+@pytest.mark.parametrize("dtype", [None, "float32"])
+def test_a_broadcast_result_too_large_raises_before_allocating(monkeypatch, dtype):
+    monkeypatch.setattr(memory, "host_available", lambda: 8 * 2**30)
+    x, y = np.ones((40000, 1)), np.ones((1, 70000))  # 2.8e9 points: 22.4 GB of float64
+    itemsize = 8 if dtype is None else 4
+    with pytest.raises(jc.ResourceError, match=r"the result \(2,800,000,000 points of float"
+                                               rf".*needs {2.8e9 * itemsize / 2**30:.1f} GiB"):
+        jc.Function("x*y")(x, y, dtype=dtype)
+    with pytest.raises(jc.ResourceError, match=r"needs 41.7 GiB"):  # (..., 2): twice the bytes
+        jc.gradient("x*y")(x, y)
+    assert jc.Function("x*y")(x[:4], y[:, :5]).shape == (4, 5)  # what fits still runs
+
+
+def test_a_large_result_that_cannot_fit_raises_up_front(monkeypatch):
+    monkeypatch.setattr(memory, "host_available", lambda: 1_000_000)
+    with pytest.raises(jc.ResourceError, match=r"the result \(274,489 points of float64\) "
+                                              r"\(host memory\) needs 2.1 MiB"):
+        jc.Function("2*x")(np.ones(N_LARGE))
+
+
+# -- byte order, input checks -------------------------------------------------------------------
+@pytest.mark.parametrize("points", [5, N_LARGE])
+def test_big_endian_arrays_are_converted_at_every_size(points):
+    native = np.linspace(0.5, 3, points)
+    f = jc.Function("log(x) * y")
+    expected = np.asarray(f(native, native))
+    for x, y in ((native.astype(">f8"), native.astype(">f8")), (native.astype(">f8"), native)):
+        got = f(x, y)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(np.asarray(got), expected)
+    assert f(native.astype(">f4"), np.float32(2.0)).dtype == np.float32
+    out = np.empty(points)
+    f(native.astype(">f8"), 1.0, out=out)
+    np.testing.assert_allclose(out, np.log(native), rtol=1e-15)
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ((np.ones(3), np.ones(4)), r"input shapes do not broadcast: \[\(3,\), \(4,\)\]"),
+    ((np.ones(2),), r"`x\*y` takes 2 input\(s\), got 1; pass one array per variable"),
+    ((-(10**400), 1.0), r"could not read input as a float64 number"),
+    ((np.array([1j]), 1.0), r"complex inputs \(complex128\) are not supported"),
+    ((np.array(["1.0"]), 1.0), r"inputs must be arrays of real numbers, got dtype <U3"),
+    (([[1.0, 2.0], [3.0]], 1.0), r"could not read input as an array"),
+    ((None, 1.0), r"inputs must be numbers or arrays, got NoneType"),
+])
+def test_bad_inputs_are_input_errors(args, match):
+    f = jc.Function("x*y")
+    with pytest.raises(jc.InputError, match=match):
+        f(*args)
+    with pytest.raises(jc.InputError, match=match):  # also once the signature is known
+        f(*args)
+
+
+# -- the blocked route --------------------------------------------------------------------------
+@pytest.mark.parametrize("offset", [0, 1, 3])
+def test_blocked_calls_equal_one_jit_call(offset):
+    xs = np.linspace(0.5, 3, N_LARGE + 8)[offset : offset + N_LARGE]
+    for fn in (jc.derivative("x**3 - 1/x"), jc.Function("sin(x)*exp(-x**2/2)"),
+               jc.derivative("log(cosh(x)) + 1", method="symbolic")):
+        got = fn(xs)
+        assert isinstance(got, jax.Array) and got.dtype == np.float64 and got.shape == xs.shape
+        with jax.enable_x64(True):  # the same program on the whole input at once
+            expected = fn.kernel.program(F64)(fn.leaves, xs)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+def test_blocked_calls_with_several_inputs_dtypes_and_extra_dims():
+    x = np.random.default_rng(4).uniform(0.5, 3, (N_LARGE // 64, 64)).astype(np.float32)
+    got = jc.Function("x*y + x**2")(x, np.float32(2.0))
+    assert got.dtype == np.float32 and got.shape == x.shape
+    np.testing.assert_allclose(np.asarray(got), x * 2 + x**2, rtol=1e-6)
+    grad = jc.gradient("x*y")(x, x.astype(np.float64))  # float64 promotes
+    assert grad.shape == (*x.shape, 2) and grad.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(grad)[..., 0], x.astype(np.float64))
+    ints = jc.Function("x + 1")(np.arange(N_LARGE))
+    assert ints.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(ints), np.arange(N_LARGE) + 1.0)
+    on_device = jc.Function("x + 1")(jax.device_put(np.arange(N_LARGE, dtype=np.float32)))
+    np.testing.assert_array_equal(np.asarray(on_device), np.arange(N_LARGE) + 1.0)
+
+
+def test_blocked_result_outlives_its_input():
+    xs = np.linspace(0, 1, N_LARGE)
+    got = jc.Function("2*x")(xs)
+    del xs
+    gc.collect()
+    np.testing.assert_array_equal(np.asarray(got)[[0, -1]], [0.0, 2.0])
