@@ -16,8 +16,8 @@ method (AD, SymPy, by hand) adds; the largest of these):
   ``4·cond`` ulps where that is more (rounding the input and the intermediates alone costs
   about ``cond`` ulps each: 1e-13 is 450 float64 ulps, 1e-5 is 168 float32 ulps);
 * everywhere: error ≤ 4 × NumPy's evaluating SymPy's derivative (as written), or within
-  ``32·cond`` ulps, the accuracy the conditioning allows (where ``cond·eps ≥ 0.01`` no digit is
-  determined, and nothing is asserted).
+  ``32·cond`` ulps (the accuracy the conditioning allows), or within the tolerance above (where
+  ``cond·eps ≥ 0.01`` no digit is determined, and nothing is asserted).
 
 Points where the reference is not a finite real number, or under/overflows the dtype, are
 skipped. The default run checks a moderate number of compositions; the ``slow`` sweep more.
@@ -192,9 +192,10 @@ def _relative(actual, expected):
 
 def check(case: Case, n: int, dtype: str, points: int = 12) -> dict[str, float]:
     """Assert the module's rules for both methods; return the worst errors (for reports)."""
-    xs = case.points(points).astype(dtype)
-    exact, cond = _reference(case, n, xs)
     info = np.finfo(dtype)
+    xs = case.points(points)
+    xs = xs[np.abs(xs) < info.max].astype(dtype)
+    exact, cond = _reference(case, n, xs)
     usable = np.isfinite(exact) & (np.abs(exact) > info.tiny * 1e3) & (
         np.abs(exact) < info.max / 1e3)
     if not usable.any():
@@ -205,6 +206,7 @@ def check(case: Case, n: int, dtype: str, points: int = 12) -> dict[str, float]:
     rounding = EPS[dtype] * np.maximum(cond, 1)
     tolerance = np.maximum(TOLERANCE[dtype], 4 * rounding)
     allowed = np.where(rounding < 1e-2, np.maximum(4 * numpy_error, 32 * rounding), np.inf)
+    allowed = np.maximum(allowed, np.where(cond <= WELL_CONDITIONED, tolerance, 0))
     worst = {"numpy": float(numpy_error.max())}
     f = jc.Function(case.expr)
     for method in ("ad", "symbolic"):
@@ -235,7 +237,7 @@ def test_random_compositions(case, dtype):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", cases(6 * len(OUTER), seed=1000), ids=str)
+@pytest.mark.parametrize("case", cases(3 * len(OUTER), seed=1000), ids=str)
 def test_random_compositions_sweep(case):
     for dtype in ("float64", "float32"):
         for n in (1, 2):

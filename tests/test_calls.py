@@ -232,8 +232,9 @@ def test_a_broadcast_result_too_large_raises_before_allocating(monkeypatch, dtyp
 
 def test_a_large_result_that_cannot_fit_raises_up_front(monkeypatch):
     monkeypatch.setattr(memory, "host_available", lambda: 1_000_000)
-    with pytest.raises(jc.ResourceError, match=r"the result \(274,489 points of float64\) "
-                                              r"\(host memory\) needs 2.1 MiB"):
+    need = memory.format_bytes(8 * N_LARGE)
+    with pytest.raises(jc.ResourceError, match=rf"the result \({N_LARGE:,} points of float64\) "
+                                              rf"\(host memory\) needs {need}"):
         jc.Function("2*x")(np.ones(N_LARGE))
 
 
@@ -304,3 +305,15 @@ def test_blocked_result_outlives_its_input():
     del xs
     gc.collect()
     np.testing.assert_array_equal(np.asarray(got)[[0, -1]], [0.0, 2.0])
+
+
+def test_the_x64_switch_falls_back_to_the_context_manager():
+    class Plain:  # a JAX without the thread-local switch: only the context manager
+        def __call__(self, value):
+            return jax.enable_x64(value)
+
+    switch = execute._Scoped(Plain())
+    previous = switch.swap_local(True)
+    assert jax.config.jax_enable_x64 is True
+    switch.set_local(previous)
+    assert jax.config.jax_enable_x64 is False

@@ -213,7 +213,8 @@ def test_negative_infinity_is_a_number_error_not_a_missing_argument(capsys):
 def test_huge_point_counts_are_user_errors(capsys):
     status, _, err = run(capsys, "grid", "x", "--range", "0", "1", "--points", "1e19",
                          "--reduce", "max")
-    assert status == 2 and err.startswith("error: `num` asks for 1e+19 points; a grid holds")
+    assert status == 2 and err.startswith("error: `--points` asks for 1e+19 points; a grid "
+                                          "holds at most 2**53")
 
 
 def test_constants_over_the_grid(capsys):

@@ -211,3 +211,44 @@ def test_exact_lines_that_would_not_print_fall_back_to_floats():
     assert relative_error(float(t.line.coeff(X)), mpmath_value((X + 1) ** 9999, 0.001, n=1)) \
         <= 1e-11  # condition number ~10, see above
     assert len(str(t.line)) < 100
+
+
+# -- names -----------------------------------------------------------------------------------------
+def test_variables_named_like_functions():
+    f = jc.Function("gamma*pr/rho")
+    assert f.variables == ("gamma", "pr", "rho")
+    assert float(f(1.4, 2.0, 4.0)) == pytest.approx(0.7)
+    g = jc.Function("pr*V/(gamma - 1) + gamma(2)*beta", variables=("pr", "V", "gamma", "beta"))
+    assert g.variables == ("pr", "V", "gamma", "beta")
+    assert float(jc.derivative(g, "gamma")(1.0, 2.0, 3.0, 0.0)) == pytest.approx(-0.5)
+
+
+def test_a_variable_called_e_gets_a_hint():
+    with pytest.raises(jc.InputError, match=r"variables \('e', 'x'\).*write `E`, and `exp\(x\)`"):
+        jc.derivative("e**x")
+
+
+# -- user functions on every path ------------------------------------------------------------------
+def test_a_user_formula_works_on_every_path():
+    f = jc.Function("softplus(2*x) - x", functions={"softplus": "log(1 + exp(u))"})
+    expected = [mpmath_value(sympy.log(1 + sympy.exp(2 * X)) - X, p, n=1) for p in POINTS]
+    for method in ("auto", "ad", "symbolic"):
+        assert relative_error(jc.derivative(f, method=method)(POINTS), expected) <= 1e-13
+    t = jc.tangent(f, at=0.0)
+    assert t.line == X * 0 + sympy.log(2) and t.slope == 0.0
+    assert jc.evaluate(f, jc.linspace(-1, 1, 5)).shape == (5,)
+
+
+def test_a_jax_callable_works_with_ad_and_the_symbolic_path_says_why_not():
+    f = jc.Function("swish(x)", functions={"swish": lambda u: u * jax.nn.sigmoid(u)})
+    slope = float(jc.derivative(f)(1.0))
+    sigmoid = 1 / (1 + math.exp(-1.0))
+    assert slope == pytest.approx(sigmoid + sigmoid * (1 - sigmoid), rel=1e-12)
+    assert float(jc.derivative(f, n=3)(1.0)) == pytest.approx(
+        float(jax.grad(jax.grad(jax.grad(lambda u: u * jax.nn.sigmoid(u))))(1.0)), rel=1e-6)
+    with pytest.raises(jc.UnsupportedFunctionError, match="`swish` is a JAX callable"):
+        jc.derivative(f, method="symbolic")
+    t = jc.tangent(f, at=1.0)
+    assert t.slope == slope
+    with pytest.raises(jc.UnsupportedFunctionError, match="exact tangent lines cannot use it"):
+        t.line  # noqa: B018

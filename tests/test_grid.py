@@ -452,6 +452,12 @@ def test_a_grid_too_large_to_trace_is_an_input_error():
         jax.grad(lambda f: jc.evaluate(f, jc.linspace(0, 1, 10**12), reduce="max"))(f)
     with pytest.raises(jc.InputError, match=r"`out` cannot be filled inside jax.jit"):
         jax.jit(lambda: jc.evaluate("x", jc.linspace(0, 1, 5), out=np.zeros(5)))()
+    with pytest.raises(jc.InputError, match=r"`stop` is traced .* pass an array such as "
+                                            r"jnp.linspace"):
+        jax.grad(lambda b: jc.evaluate("x", jc.linspace(0, b, 5), reduce="integral"))(1.0)
+    slope = jax.grad(lambda b: jc.evaluate("x", jax.numpy.linspace(0, b, 5),
+                                           reduce="integral"))(2.0)
+    assert float(slope) == pytest.approx(2.0)  # d/db of b**2/2, through traced grid arrays
 
 
 def test_calling_a_function_on_a_huge_lazy_grid_is_checked_first():

@@ -173,8 +173,8 @@ def test_param_gradients_equal_symbolic_derivatives(wrt, dtype):
 @pytest.mark.parametrize("method", ["ad", "symbolic"])
 @pytest.mark.parametrize("wrt", ["a", "b", "e"])
 def test_param_gradients_flow_through_input_derivatives(wrt, method, dtype):
-    """d/dparam of df/dx: the Derived built inside the loss from the traced f, or the Derived
-    itself differentiated (its leaves are f's params)."""
+    """d/dparam of df/dx: the derivative built inside the loss from the traced f, or the
+    derivative Function itself differentiated (its leaves are f's params)."""
     with x64(dtype):
         f = jc.Function(EXPR, params=VALUES)
         xs = jnp.asarray(POINTS, dtype)

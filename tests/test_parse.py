@@ -159,7 +159,8 @@ def test_constant_folding(text, expected):
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("log(-0.37)", r"`log\(-0.37\)` at column 1 is not a real number \(it is -0.994252 \+ 3.14159i\)"),
+        ("log(-0.37)",
+         r"`log\(-0.37\)` at column 1 is not a real number \(it is -0.994252 \+ 3.14159i\)"),
         ("sqrt(-2)", r"`sqrt\(-2\)` at column 1 is not a real number"),
         ("x + sqrt(sqrt(-2))", r"`sqrt\(-2\)` at column 10 is not a real number"),
         ("atan2(acos(2), 1)", r"`acos\(2\)` at column 7 is not a real number"),
@@ -169,6 +170,8 @@ def test_constant_folding(text, expected):
         ("floor(atanh(atanh(atanh(-1))))", "not a finite number"),
         ("gamma(0)", r"`gamma\(0\)` at column 1 is not a finite number"),
         ("gamma(-3)", "not a finite number"),
+        ("csc(pi)", r"`csc\(pi\)` at column 1 is not a finite number"),  # exact pole
+        ("x + tan(pi/2)", r"`tan\(pi/2\)` at column 5 is not a finite number"),
         ("1/0", r"`1/0` at column 1 divides by zero"),
         ("x/(1 - 1)", "divides by zero"),
         ("0**(-1)", "not a finite number"),
@@ -197,6 +200,7 @@ def test_constants():
 def test_names_are_functions_only_where_called():
     gamma, pr, rho = sympy.symbols("gamma pr rho", real=True)
     assert parse("gamma*pr/rho") == gamma * pr / rho
+    assert parse("sin + 1") == sympy.Symbol("sin", real=True) + 1
     assert parse("gamma*pr/rho", variables=("gamma", "pr", "rho")) == gamma * pr / rho
     assert parse("gamma(x) + gamma", variables=("x", "gamma")) == sympy.gamma(x) + gamma
     assert parse("ln(x) + arcsin(x)") == sympy.log(x) + sympy.asin(x)  # aliases
@@ -289,8 +293,8 @@ def test_limits():
         parse("123", limits=ParseLimits(max_digits=2))
     with pytest.raises(TooLargeError, match="exponent beyond 5"):
         parse("x**6", limits=ParseLimits(max_exponent=5))
-    with pytest.raises(TooLargeError, match=r"`2\*\*7` at column 1 is beyond 10\*\*±2"):
-        parse("2**7", limits=ParseLimits(max_magnitude=2))
+    with pytest.raises(TooLargeError, match=r"`10.0\*\*3` at column 1 is beyond 10\*\*±2"):
+        parse("10.0**3", limits=ParseLimits(max_magnitude=2))
     assert parse("x**6", limits=ParseLimits(max_exponent=6)) == x**6
     assert not hasattr(DEFAULT_LIMITS, "max_seconds")  # acceptance never depends on time
 
@@ -400,26 +404,28 @@ CORPUS = [
     ("2**(10**9/3)", TooLargeError, "exponent beyond 10000"),
     ("x**(1/100001)", TooLargeError, "exponent beyond 10000"),
     ("2.0**1e300", TooLargeError, "exponent beyond 10000"),
-    ("99**9999", TooLargeError, "digits; the limit is 308 each, 3080 in all"),
-    ("2**4000", TooLargeError, "the power at column 1 makes about 1204 digits; the limit is 308"),
-    ("2.0**2000", TooLargeError, "the power at column 1 is beyond 10**±308"),
+    ("99**9999", TooLargeError, "`99**9999` at column 1 makes about 19954 digits; the limit"),
+    ("2**4000", TooLargeError, "`2**4000` at column 1 makes about 1204 digits; the limit is 308"),
+    ("2.0**2000", TooLargeError, "`2.0**2000` at column 1 is beyond 10**±308"),
     ("sqrt(" * 20 + "x" + ")" * 20, TooLargeError, "an exponent beyond 10000"),
     ("(" * 5 + "x" + "**9999)" * 5, TooLargeError, "an exponent beyond 10000"),
-    ("pi**10000", TooLargeError, "the power at column 1 is beyond 10**±308"),
-    ("floor(exp(1000))", TooLargeError, "the argument of `floor` at column 1 is beyond 10**±308"),
-    ("gamma(10**6)", TooLargeError, "`gamma` at column 1 makes about"),
-    ("loggamma(10**100)", TooLargeError, "`loggamma` at column 1 makes about"),
-    ("floor(exp(10**100))", TooLargeError, "the argument of `floor`"),
-    ("floor(exp(exp(exp(100))))", TooLargeError, "the argument of `exp` at column 7"),
-    ("sin(exp(exp(exp(100))))", TooLargeError, "the argument of `exp`"),
-    ("Min(exp(exp(exp(100))), 1)", TooLargeError, "the argument of `exp`"),
-    ("1e999", TooLargeError, "beyond double precision"),
+    ("pi**10000", TooLargeError, "`pi**10000` at column 1 is beyond 10**±308"),
+    ("floor(exp(1000))", TooLargeError, "`exp(1000)` at column 7 is beyond 10**±308"),
+    ("gamma(10**6)", TooLargeError, "`gamma(10**6)` at column 1 is beyond 10**±308"),
+    ("loggamma(10**400)", TooLargeError, "`10**400` at column 10 makes about 400 digits"),
+    ("floor(exp(10**100))", TooLargeError, "`exp(10**100)` at column 7 is beyond"),
+    ("floor(exp(exp(exp(100))))", TooLargeError, "`exp(exp(100))` at column 11 is beyond"),
+    ("sin(exp(exp(exp(100))))", TooLargeError, "`exp(exp(100))` at column 9 is beyond"),
+    ("Min(exp(exp(exp(100))), 1)", TooLargeError, "`exp(exp(100))` at column 9 is beyond"),
+    ("polygamma(1e300, 2)", TooLargeError, "has a polygamma order beyond 200"),
+    ("1e999", TooLargeError, "a number above double precision at column 1"),
+    ("1e-999", TooLargeError, "a number below double precision at column 1"),
     ("1" * 20_000, TooLargeError, "text is 20000 characters; the limit is 10000"),
     ("1" * 5000, TooLargeError, "number at column 1 has 5000 digits; the limit is 400"),
     ("1_" * 2500 + "1", TooLargeError, "has 2501 digits"),
     ("9" * 401 + "*x", TooLargeError, "has 401 digits; the limit is 400"),
     ("0x" + "f" * 5000, TooLargeError, "digits"),
-    (_BIG, TooLargeError, "the result holds a number with more than 400 digits"),
+    (_BIG, TooLargeError, "at column 1 is beyond 10**±308"),
     # deep nesting and huge trees
     ("(" * 500 + "x" + ")" * 500, TooLargeError, "brackets nested deeper than 100 at column 101"),
     ("-(" * 150 + "x" + ")" * 150, TooLargeError, "brackets nested deeper than 100"),
@@ -457,7 +463,6 @@ CORPUS = [
     ("2(x+1)", ExpressionSyntaxError, "did you mean `2*(...)`?"),
     ("(x+1)(x-1)", ExpressionSyntaxError, "did you mean `(x+1)*(...)`?"),
     ("pi(2)", ExpressionSyntaxError, "did you mean `pi*(...)`?"),
-    ("sin + 1", ExpressionSyntaxError, "function `sin` without arguments at column 1"),
     ("atan2(x)", ExpressionSyntaxError, "`atan2` takes 2 arguments, got 1"),
     ("sin(x, y)", ExpressionSyntaxError, "`sin` takes 1 argument, got 2"),
     ("x^^2", ExpressionSyntaxError, "invalid syntax at column 3"),
@@ -575,6 +580,8 @@ def test_printing_round_trips(text):
     again = parse(str(expr))
     if again != expr:  # SymPy's evaluation is not idempotent: it builds Abs(-Abs(x)) as
         # Abs(Abs(x)), and atan2(x/2, 1 + pi) as atan(x/(2*(1 + pi))), which reads back as
-        # atan(x/(2 + 2*pi)); such forms settle after one round and keep their value.
-        assert parse(str(again)) == again
+        # atan(x/(2 + 2*pi)); a folded constant prints with 15 digits and reads back as a
+        # nearby double. Such forms settle after two rounds and keep their value.
+        settled = parse(str(parse(str(again))))
+        assert parse(str(settled)) == settled
         assert cmath.isclose(_value(again), value, rel_tol=1e-12, abs_tol=1e-12)

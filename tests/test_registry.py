@@ -382,6 +382,13 @@ def test_extended_registries_are_equal_for_equal_inputs():
     assert len(one) == len(REGISTRY) + 2 and REGISTRY.for_head(one["swish"].heads[0]) is None
 
 
+class Unhashable:
+    __hash__ = None
+
+    def __call__(self, u):
+        return u
+
+
 @pytest.mark.parametrize(
     ("functions", "message"),
     [
@@ -402,6 +409,7 @@ def test_extended_registries_are_equal_for_equal_inputs():
         ({"f": "2"}, r"`functions\['f'\]`: the formula `2` has no arguments; .* 'f\(u\)'"),
         ({"f(a)": x + y}, r"uses \['x', 'y'\], which the key does not name as arguments"),
         ({"f": lambda *u: u[0]}, r"cannot tell how many arguments .* 'f\(u\)'"),
+        ({"f": Unhashable()}, r"`functions\['f'\]` must be hashable .*`def f\(u\): ...`"),
         ({"f": lambda u: jnp.ones(3) * u}, r"must be elementwise: .* gave shape \(3,\)"),
         ({"f": lambda u: u.no_such_method()}, r"failed on 1 float32 scalar argument\(s\)"),
     ],

@@ -58,34 +58,34 @@ def nested(fn, n: int):
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_values_and_derivatives_orders_0_to_4(name):
-    """Every rule (value, jvp/grad at orders 1-2, Taylor mode at orders 1-4) keeps its relative
+    """Every rule (value, grad at orders 1-2, Taylor mode at orders 1-4) keeps its relative
     accuracy into the tails, in float64."""
     expr, points = FUNCTIONS[name]
     fn = getattr(stable, name)
     with jax.enable_x64(True):
-        for point in points:
-            x = jnp.float64(point)
-            for n in range(5):
-                expected = exact(expr, n, point)
-                if not 1e-300 < abs(expected) < 1e300:
-                    continue
-                got = [fn(x)] if n == 0 else [taylor(fn, x, n)]
-                got += [nested(fn, n)(x)] if 1 <= n <= 2 else []
-                for value in got:
-                    assert relative(value, expected) < 5e-15, (name, point, n, value, expected)
+        xs = jnp.array(points, jnp.float64)
+        for n in range(5):
+            expected = np.array([exact(expr, n, point) for point in points])
+            got = [fn(xs)] if n == 0 else [jax.jit(taylor, static_argnums=(0, 2))(fn, xs, n)]
+            got += [jax.vmap(nested(fn, n))(xs)] if 1 <= n <= 2 else []
+            usable = (np.abs(expected) > 1e-300) & (np.abs(expected) < 1e300)
+            for values in got:
+                with np.errstate(all="ignore"):  # 0/0 where the reference underflows
+                    error = np.abs(np.asarray(values) - expected) / np.abs(expected)
+                assert np.all(error[usable] < 5e-15), (name, n, error)
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_float32_derivatives(name):
     expr, points = FUNCTIONS[name]
     fn = getattr(stable, name)
-    for point in (p for p in points if abs(p) < 1e30):
-        x = jnp.float32(point)
-        for n in (1, 2, 3):
-            expected = exact(expr, n, float(x)) if abs(x) != 1 else np.nan  # atanh(±1)
-            if not 1e-30 < abs(expected) < 1e30:
-                continue
-            assert relative(taylor(fn, x, n), expected) < 5e-6, (name, point, n)
+    xs = jnp.array([p for p in points if abs(p) < 1e30], jnp.float32)
+    for n in (1, 2, 3):
+        expected = np.array([exact(expr, n, float(x)) if abs(x) != 1 else np.nan for x in xs])
+        usable = (np.abs(expected) > 1e-30) & (np.abs(expected) < 1e30)  # atanh(±1): NaN
+        with np.errstate(all="ignore"):
+            error = np.abs(np.asarray(taylor(fn, xs, n), np.float64) - expected) / np.abs(expected)
+        assert np.all(error[usable] < 5e-6), (name, n, error)
 
 
 def test_the_textbook_rule_loses_what_the_stable_one_keeps():
@@ -131,7 +131,7 @@ def test_square_difference_keeps_value_and_slope():
 
 
 # -- rewrites ---------------------------------------------------------------------------------
-U = sympy.sin(X) + 2  # any subexpression
+U = 2 * sympy.sin(X) + X  # any subexpression (no constant term: 1 + u stays 1 + u)
 REWRITES = [
     (1 - sympy.tanh(U) ** 2, sympy.sech(U) ** 2),
     (3 - 3 * sympy.tanh(U) ** 2, 3 * sympy.sech(U) ** 2),
@@ -153,9 +153,10 @@ REWRITES = [
     (1 / sympy.sinh(U) ** 2, sympy.csch(U) ** 2),
     (sympy.cosh(U) / sympy.sinh(U) ** 3, sympy.coth(U) * sympy.csch(U) ** 2),
     (1 / (1 - U**2), 1 / stable.SquareDifference(1, U)),
-    (sympy.sqrt(U**2 - 1), sympy.sqrt(stable.SquareDifference(U, 1))),
+    (sympy.sqrt(U**2 - 1), stable.Leg(U, 1)),
+    (1 / sympy.sqrt(U**2 - 1) - U**2 / (U**2 - 1) ** sympy.Rational(3, 2), -stable.Leg(U, 1) ** -3),
     (X**4 - 4 * Y**2, stable.SquareDifference(X**2, 2 * Y)),
-    (sympy.sqrt(U**2 + Y**2), hypot(U, Y)),
+    (sympy.sqrt(U**2 + Y**2), hypot(Y, U)),
     ((4 * U**2 + 1) ** sympy.Rational(-3, 2), hypot(1, 2 * U) ** -3),
     (1 / hypot(1, U) - U**2 / hypot(1, U) ** 3, hypot(1, U) ** -3),
     (U**2 / (U**2 + 1) - 1, -1 / (U**2 + 1)),
@@ -181,8 +182,9 @@ def test_rewrites_reach_inside_every_node_once():
 
 def test_rewrite_false_keeps_the_formula_as_written():
     tiny = np.array([1e-17, 1e-12])
-    assert np.all(jc.Function("log(1 + x)", rewrite=False)(tiny) == 0.0)  # 1 + x rounds to 1
-    np.testing.assert_allclose(jc.Function("log(1 + x)")(tiny), tiny, rtol=1e-15)
+    as_written = np.asarray(jc.Function("log(1 + x)", rewrite=False)(tiny))
+    assert as_written[0] == 0 and abs(as_written[1] / tiny[1] - 1) > 1e-5  # 1 + x rounded
+    np.testing.assert_allclose(jc.Function("log(1 + x)")(tiny), np.log1p(tiny), rtol=1e-15)
 
 
 def test_derivatives_of_the_reported_formula_by_every_path():

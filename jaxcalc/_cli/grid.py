@@ -10,7 +10,7 @@ from .._core.derive import derivative
 from .._core.errors import InputError
 from .._core.function import Function
 from .._grid.evaluate import run
-from .._grid.grids import linspace
+from .._grid.grids import linspace, whole_number
 from .._grid.reduce import REDUCTIONS
 from . import common
 
@@ -59,6 +59,7 @@ def handle(args):
         raise InputError(f"refusing to print {args.points:,} values: pass --reduce "
                          f"{{{','.join(REDUCTIONS)}}} or -o FILE.npy "
                          f"(or --points <= {MAX_PRINTED})")
+    whole_number(args.points, "--points")  # at most 2**53: the message names the option
     fn = f if args.order == 0 else derivative(f, n=args.order)
     grid = linspace(*args.range, args.points)
     result = run(fn, grid, reduce=args.reduce, out=args.output, dtype=common.DTYPE,

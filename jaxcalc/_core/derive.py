@@ -30,6 +30,7 @@ from jax.experimental import jet
 from . import execute as _execute
 from .errors import InputError, ResourceError, UnsupportedFunctionError
 from .function import ExpressionKernel, Function, as_function, symbol
+from .lower import has_taylor_rules
 from .parse import DEFAULT_LIMITS, ParseLimits
 from .registry import Registry, check_symbolic
 from .symbolic import MAX_NODES, check_order, pick_variable, short, symbolic_derivative
@@ -202,15 +203,9 @@ def nth_partial(fn, xs: Sequence[jax.Array], index: int, n: int, taylor: bool = 
 
 # -- choosing a method -----------------------------------------------------------------------
 @functools.lru_cache(maxsize=512)
-def has_taylor_rules(kernel) -> bool:
-    """Whether Taylor mode has a rule for every function ``kernel`` computes (registry)."""
-    registry = kernel.registry
-    for expr in _root(kernel).exprs:
-        for node in sympy.preorder_traversal(expr):
-            entry = registry.for_head(type(node)) if isinstance(node, sympy.Function) else None
-            if entry is not None and not entry.taylor:
-                return False
-    return True
+def _taylor(kernel) -> bool:
+    """Whether Taylor mode has a rule for everything ``kernel``'s formula lowers to."""
+    return all(has_taylor_rules(e, kernel.registry) for e in _root(kernel).exprs)
 
 
 @functools.lru_cache(maxsize=512)
@@ -226,7 +221,7 @@ def _symbolic_kernel(kernel, index: int, n: int, max_nodes: int = MAX_NODES) -> 
 @functools.lru_cache(maxsize=512)
 def _auto(kernel, index: int, n: int):
     """The kernel ``auto`` uses for the n-th derivative (chosen once per kernel, index, n)."""
-    taylor = has_taylor_rules(kernel)
+    taylor = _taylor(kernel)
     if n <= 2 or taylor:
         exact = None
         if n >= 3 and _nodes(kernel) <= AUTO_SYMBOLIC_NODES:  # small: SymPy's is cheapest
@@ -239,8 +234,8 @@ def _auto(kernel, index: int, n: int):
         return _ad_kernel(kernel, index, n, taylor)
     raise ResourceError(
         f"no exact path computes the order-{n} derivative of `{short(kernel.label())}` in "
-        f"reasonable time: SymPy's derivative outgrows {MAX_NODES} nodes, and Taylor mode has no rule for "
-        f"one of its functions (nested forward passes stop at order {MAX_NESTED_ORDER})"
+        f"reasonable time: SymPy's derivative outgrows {MAX_NODES} nodes, and Taylor mode has no "
+        f"rule for one of its functions (nested forward passes stop at order {MAX_NESTED_ORDER})"
     )
 
 
@@ -267,7 +262,7 @@ def _try_symbolic(kernel, index: int, n: int, max_nodes: int) -> ExpressionKerne
 
 def _ad_kernel(kernel, index: int, n: int, taylor: bool) -> DerivativeKernel:
     if isinstance(kernel, DerivativeKernel) and kernel.index == index:  # d(dᵏf) = dᵏ⁺¹f
-        n, kernel = n + kernel.n, kernel.base
+        n, kernel = check_order(n + kernel.n), kernel.base
     if n >= 3 and not taylor and n > MAX_NESTED_ORDER:
         raise ResourceError(
             f"an order-{n} AD derivative of `{short(kernel.label())}` needs {n} nested forward "
@@ -313,7 +308,7 @@ def derivative(f, wrt: str | None = None, n: int = 1, *, method: str = "auto",
             check_symbolic(expr, f.kernel.registry)
         kernel = _symbolic_kernel(f.kernel, index, n)
     elif method == "ad":
-        kernel = _ad_kernel(f.kernel, index, n, has_taylor_rules(f.kernel))
+        kernel = _ad_kernel(f.kernel, index, n, _taylor(f.kernel))
     else:
         kernel = _auto(f.kernel, index, n)
     return Function.from_kernel(kernel, f.leaves)

@@ -39,7 +39,6 @@ import collections
 import contextlib
 import functools
 import numbers
-import threading
 import weakref
 from collections.abc import Callable, Sequence
 
@@ -53,7 +52,8 @@ from .errors import InputError
 _FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
 _FLOAT64 = np.dtype("float64")
 
-#: Most call signatures (shapes, dtypes) planned per kernel; beyond it the table starts over.
+#: Most call signatures (shapes, dtypes) planned per kernel; beyond it its plans and programs
+#: start over.
 MAX_SIGNATURES = 256
 #: Most distinct kernels whose plans are shared by equal kernels (least recently built go).
 MAX_KERNELS = 1024
@@ -141,7 +141,8 @@ def _plans(kernel: Kernel) -> _Plans:
     _ALL_PLANS.add(plans)
     while len(_SHARED) > MAX_KERNELS:
         _SHARED.popitem(last=False)
-    object.__setattr__(kernel, "_jaxcalc_plans", plans)  # kernels are frozen dataclasses
+    with contextlib.suppress(AttributeError):  # kernels are frozen dataclasses: no setattr
+        object.__setattr__(kernel, "_jaxcalc_plans", plans)
     return plans
 
 
@@ -182,22 +183,38 @@ def call(kernel: Kernel, leaves: Sequence[object], xs: Sequence[object], dtype=N
                     plans.last = x.__class__, x.dtype, x.shape, dtype, run, x64
     except (AttributeError, KeyError, TypeError):  # TypeError: an unhashable `dtype`
         return _first_call(kernel, leaves, xs, dtype, name, out)
-    if x64 and not _CONFIG.jax_enable_x64:
-        with _X64.scope:
+    if x64:  # what `with jax.enable_x64(True):` does (thread-local), minus building it
+        previous = _X64.swap_local(True)
+        try:
             return run(leaves, *xs)
+        finally:
+            _X64.set_local(previous)
     return run(leaves, *xs)
 
 
-class _ThreadScope(threading.local):
-    """One ``jax.enable_x64(True)`` per thread, reused: making one costs more than entering
-    it. Entered only while x64 is off, so never re-entered."""
+class _Scoped:
+    """The x64 switch of :func:`call`: ``jax.enable_x64``'s own thread-local ``swap_local`` and
+    ``set_local`` (the context manager's body; building one per call cost ~0.5 µs, a tenth of
+    a whole small call), or the context manager where this JAX lacks them."""
 
-    def __init__(self):
-        self.scope = jax.enable_x64(True)
+    def __init__(self, state):
+        self.state = state
+        fast = (callable(getattr(state, "swap_local", None))
+                and callable(getattr(state, "set_local", None))
+                and getattr(state, "_update_thread_local_hook", None) is None)
+        if fast:
+            self.swap_local, self.set_local = state.swap_local, state.set_local
+
+    def swap_local(self, value: bool):
+        scope = self.state(value)
+        scope.__enter__()
+        return scope
+
+    def set_local(self, scope) -> None:
+        scope.__exit__(None, None, None)
 
 
-_X64 = _ThreadScope()
-_CONFIG = jax.config
+_X64 = _Scoped(jax.enable_x64)
 
 
 def _first_call(kernel, leaves, xs, dtype, name: str, out):
@@ -218,11 +235,9 @@ def _first_call(kernel, leaves, xs, dtype, name: str, out):
     key = _signature(dtype, xs, leaves)
     entry = plans.table.get(key)
     if entry is None:
-        plan = _plan(plans, leaves, xs, dtype)
-        if len(plans.table) >= MAX_SIGNATURES:
-            plans.table.clear()
-            plans.last = _NO_CALL
-        entry = plans.table[key] = plan.entry()
+        if len(plans.table) >= MAX_SIGNATURES:  # start over: plans and compiled programs
+            plans.clear()
+        entry = plans.table[key] = _plan(plans, leaves, xs, dtype).entry()
     run, x64, plan = entry
     if out is None:
         with _scope(x64):

@@ -16,9 +16,9 @@ SymPy builds it: a constant must be a finite real number whose decimal exponent 
 So each node costs a bounded amount of work, whatever the text nests around a constant.
 
 Example:
-    >>> from .parse import parse
+    >>> from jaxcalc._core.parse import parse
     >>> parse("sin(2) + sin(sin(2))*x")
-    0.78907234170944*x + sin(2)
+    0.789072343572888*x + sin(2)
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ _MP.dps = WORKING_DIGITS
 _PREC = _MP.prec
 _LOG10_2 = math.log10(2)
 _Value = object  # an mpf or mpc of _MP; None stands for "not a constant"
+_NOT_REAL = (sympy.zoo, sympy.oo, sympy.nan, sympy.I)
+_NOT_FINITE = "is not a finite number (a pole, a division by zero or undefined)"
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,20 @@ class Folder:
         self._values[expr] = value
         return value
 
-    def settle(self, expr: sympy.Expr, value: _Value | None) -> sympy.Expr:
-        """``expr``, recorded with ``value``; a constant beyond :data:`EXACT_NODES` nodes or
-        ``max_digits`` digits becomes a float."""
-        if value is not None and not expr.is_Atom and not self.is_small(expr):
-            expr = _float(value)
+    def settle(self, expr: sympy.Expr, value: _Value | None, site: Site) -> sympy.Expr:
+        """``expr`` (just built) recorded with ``value``, its numeric value (None when it is not
+        a constant). A constant that SymPy made infinite or complex (``csc(pi)`` is ``zoo``
+        where its value at 30 digits is merely large) is refused; one beyond
+        :data:`EXACT_NODES` nodes or ``max_digits`` digits becomes a float."""
+        if value is None:
+            self._values.setdefault(expr, None)
+            return expr
+        if expr.has(*_NOT_REAL):
+            raise site.error(ParseError, _NOT_FINITE)
+        if expr.is_Atom:  # valued exactly from itself
+            return expr
+        if not self.is_small(expr):
+            return _float(value)
         self._values[expr] = value
         return expr
 
@@ -118,9 +129,7 @@ class Folder:
                 )
             value = value.real
         if not _MP.isfinite(value):
-            raise site.error(
-                ParseError, "is not a finite number (a pole, a division by zero or undefined)"
-            )
+            raise site.error(ParseError, _NOT_FINITE)
         if value and abs(_MP.floor(_MP.log10(abs(value)))) > self.max_magnitude:
             raise site.error(TooLargeError, f"is beyond 10**±{self.max_magnitude}")
         return value
@@ -132,17 +141,31 @@ class Folder:
         nodes = 0
         for node in sympy.preorder_traversal(expr):
             nodes += 1
-            if nodes > EXACT_NODES or _digits(node) > self.max_digits:
+            too_long = node.is_Rational and _digits(node.p, node.q) > self.max_digits
+            if nodes > EXACT_NODES or too_long:
                 return False
         return True
 
-    def weight(self, expr: sympy.Basic) -> float:
-        """Digits of the exact numbers in the constant factors of ``expr`` (what an exact power
-        of it multiplies); 0 for a sum with symbols, which SymPy does not expand."""
+    def rationals(self, expr: sympy.Basic) -> list[sympy.Rational]:
+        """The exact numbers of the constant factors of ``expr`` (what an exact power of it
+        multiplies); none for a sum with symbols, which SymPy does not expand."""
         if self.value(expr) is None:
             factors = expr.args if expr.is_Mul else ()
-            return sum(self.weight(f) for f in factors if self.value(f) is not None)
-        return sum(map(_digits, sympy.preorder_traversal(expr)))
+            return [r for f in factors if self.value(f) is not None for r in self.rationals(f)]
+        return [node for node in sympy.preorder_traversal(expr) if node.is_Rational]
+
+    def weight(self, expr: sympy.Basic) -> float:
+        """Digits of :meth:`rationals`: a bound on what a product with ``expr`` adds."""
+        return sum(_digits(r.p, r.q) for r in self.rationals(expr))
+
+    def sum_digits(self, terms: Sequence[sympy.Expr]) -> float:
+        """A bound on the digits of the exact numbers of a sum of constant ``terms``: the
+        denominators multiply, the numerators grow by the number of terms."""
+        numbers = [r for term in terms for r in self.rationals(term)]
+        if not numbers:
+            return 0.0
+        largest = max(_digits(r.p, 1) for r in numbers)
+        return sum(_digits(1, r.q) for r in numbers) + largest + math.log10(len(numbers))
 
     # operations -------------------------------------------------------------------------------
 
@@ -166,12 +189,14 @@ class Folder:
             values = [value for _, _, value in constants]
             total = self.check(_MP.fsum(values) if add else _MP.fprod(values), site)
         terms = [_inverted(expr, add) if inv else expr for expr, inv, _ in others]
-        if len(constants) > 1 and sum(self.weight(e) for e, _, _ in constants) > self.max_digits:
+        exprs = [expr for expr, _, _ in constants]
+        digits = self.sum_digits(exprs) if add else sum(map(self.weight, exprs))
+        if len(constants) > 1 and digits > self.max_digits:
             terms.append(_float(total))
         else:
             terms += [_inverted(expr, add) if inv else expr for expr, inv, _ in constants]
         result = head(*terms)
-        return self.settle(result, total if not others else None)
+        return self.settle(result, total if not others else None, site)
 
     def power(self, base: sympy.Expr, exponent: sympy.Expr, site: Site) -> sympy.Expr:
         """``base**exponent``, its size estimated before SymPy computes it."""
@@ -186,7 +211,7 @@ class Folder:
         value = None
         if base_value is not None and exponent_value is not None:
             value = self.check(_power(base_value, exponent_value), site)
-        return self.settle(sympy.Pow(base, exponent), value)
+        return self.settle(sympy.Pow(base, exponent), value, site)
 
     def power_parts(
         self, build: Callable[..., sympy.Expr], args: Sequence[sympy.Expr]
@@ -206,29 +231,26 @@ class Folder:
         exact only when its arguments are plain (see the module docstring)."""
         values = [self.value(arg) for arg in args]
         if any(value is None for value in values):
-            return self.settle(build(*args), None)
+            with sympy.evaluate(False):  # SymPy's rewriting of functions of symbolic arguments
+                return self.settle(build(*args), None, site)  # can take seconds at depth 8
         template, elementary = _template(build, len(args))
-        for order in (f.args[0] for f in template.atoms(sympy.polygamma)):
-            if abs(self.value(order.xreplace(dict(zip(_dummies(len(args)), args)))) or 0) > (
-                POLYGAMMA_ORDER
-            ):
-                raise site.error(TooLargeError, f"has a polygamma order beyond {POLYGAMMA_ORDER}")
+        orders = [_evaluate(f.args[0], values) for f in template.atoms(sympy.polygamma)]
+        if any(order is not None and abs(order) > POLYGAMMA_ORDER for order in orders):
+            raise site.error(TooLargeError, f"has a polygamma order beyond {POLYGAMMA_ORDER}")
         value = self.check(_evaluate(template, values), site)
+        if value is None:  # SymPy cannot evaluate it (a user's JAX function): left as it is
+            return self.settle(build(*args), None, site)
         if all(_is_plain(arg, elementary) for arg in args):
             try:
                 exact = build(*args)
             except (ArithmeticError, TypeError, ValueError):  # SymPy gave up: keep the value
-                exact = None
-            if exact is not None and (exact.is_Atom or self.is_small(exact)):
-                self._values[exact] = value
-                return exact
-        return self.settle(_float(value), value)
+                return _float(value)
+            return self.settle(exact, value, site)
+        return _float(value)
 
 
-def _digits(node: sympy.Basic) -> float:
-    if node.is_Rational:
-        return math.log10(max(abs(node.p), node.q))
-    return 0.0
+def _digits(numerator: int, denominator: int) -> float:
+    return math.log10(max(abs(numerator), denominator, 1))
 
 
 def _atom_value(atom: sympy.Basic) -> _Value | None:
@@ -299,8 +321,7 @@ def _is_plain(arg: sympy.Expr, elementary: bool) -> bool:
     nodes = 0
     for node in sympy.preorder_traversal(arg):
         nodes += 1
-        if nodes > PLAIN_NODES or (isinstance(node, sympy.Function) and node.func is not
-                                   sympy.exp):
+        if nodes > PLAIN_NODES or isinstance(node, sympy.Function):
             return False
         if not elementary and node.is_Rational and max(abs(node.p), node.q) > SPECIAL_BOUND:
             return False
@@ -311,8 +332,11 @@ def _inverted(expr: sympy.Expr, add: bool) -> sympy.Expr:
     return -expr if add else sympy.Pow(expr, -1)
 
 
-def _float(value: _Value) -> sympy.Float:
-    """``value`` rounded to a double-precision SymPy float."""
+def _float(value: _Value) -> sympy.Float | sympy.Integer:
+    """``value`` rounded to a double-precision SymPy float; an integer (the value of a step
+    function, exact at the working precision) stays one."""
+    if _MP.isint(value) and abs(value) < 2**53:
+        return sympy.Integer(int(value))
     return sympy.Float._new(mpf_pos(value._mpf_, 53, round_nearest), 53)
 
 

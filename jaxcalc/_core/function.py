@@ -25,6 +25,7 @@ from .lower import lower
 from .parse import DEFAULT_LIMITS, ParseLimits, parse
 from .registry import REGISTRY, Registry
 from .rewrite import stabilize
+from .symbolic import hints
 
 
 def symbol(name: str) -> sympy.Symbol:
@@ -220,7 +221,7 @@ class Function:
         if unknown:
             raise InputError(
                 f"free symbol(s) {sorted(unknown)} are neither `variables` {variables} nor "
-                f"`params`; list them in one of the two"
+                f"`params`; list them in one of the two{hints(sorted(unknown))}"
             )
         exprs, shape = _flat(expression)
         kernel = ExpressionKernel(exprs, shape, variables, param_names, registry=registry,
@@ -277,7 +278,7 @@ class Function:
         return self._leaves
 
     def __call__(self, *xs, dtype=None, out=None) -> jax.Array:
-        return _execute.call(self._kernel, self._leaves, xs, dtype, name=self._label, out=out)
+        return _execute.call(self._kernel, self._leaves, xs, dtype, self._label, out)
 
     @functools.cached_property
     def _label(self) -> str:  # printing a SymPy expression costs ~0.1 ms: once, not per call

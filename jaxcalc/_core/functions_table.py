@@ -277,6 +277,8 @@ ENTRIES: tuple[Entry, ...] = (
     # heads only SymPy produces: derivatives of steps, conditions inside Piecewise
     _internal(sympy.DiracDelta, _dirac_delta, kind="step"),
     _internal(stable.SquareDifference, stable.sqdiff),  # a**2 - b**2, made by _core.rewrite
+    _internal(stable.HypotRatio, stable.cosine),  # a/hypot(a, b), made by _core.rewrite
+    _internal(stable.Leg, stable.leg),  # sqrt(a**2 - b**2), made by _core.rewrite
     *(_internal(head, fn) for head, fn in _RELATIONS.items()),
     _internal(sympy.And, _reduce(jnp.logical_and)),
     _internal(sympy.Or, _reduce(jnp.logical_or)),

@@ -405,8 +405,8 @@ class _Builder:
             number = sympy.Float(value)
         else:
             raise self.unsafe(node, type(value))
-        value = self.fold.check(self.fold.value(number), self.source.site(node))
-        return self.fold.settle(number, value)
+        self.fold.check(self.fold.value(number), self.source.site(node))
+        return number
 
     def name(self, node: ast.Name) -> sympy.Expr:
         name = node.id

@@ -219,6 +219,13 @@ def _formula_entry(where, name, arguments, formula, registry: Registry) -> Entry
 
 
 def _callable_entry(where, name, arguments, fn) -> Entry:
+    try:
+        hash(fn)  # compiled kernels are cached per registry
+    except TypeError:
+        raise InputError(
+            f"{where} must be hashable to cache its compiled kernels; wrap it in a function "
+            f"(`def {name}(u): ...`)"
+        ) from None
     arity = len(arguments) if arguments is not None else _positional_arity(where, name, fn)
     probe = [jax.ShapeDtypeStruct((), jnp.float32)] * arity
     try:

@@ -6,39 +6,42 @@ expression is lowered, :func:`stabilize` replaces the forms below (each is an id
 arguments, so a result changes by no more than its rounding; where the original cancels or
 overflows the rewritten form is the accurate one). The new heads lower to the stable functions
 of ``_core.stable``, whose own derivative and Taylor-mode rules keep the accuracy at every order.
-``c`` is any coefficient (a number or an expression), ``a`` and ``b`` are expressions, ``q`` is
-a number with an exact rational square root.
+``c`` is any coefficient (a number or an expression); ``u``, ``a`` and ``b`` are expressions.
 
-=========================================  ==========================================
-written                                    lowered as
-=========================================  ==========================================
-``c - c*tanh(u)**2``                        ``c*sech(u)**2``
-``c - c*coth(u)**2``                        ``-c*csch(u)**2``
-``c - c*sech(u)**2``                        ``c*tanh(u)**2``
-``c ∓ c*tanh(u)``                           ``2*c*logistic(∓2*u)``
-``c - c*logistic(u)``                       ``c*logistic(-u)``
-``c - 2*c*logistic(u)``                     ``-c*tanh(u/2)``
-``c - c*erf(u)``                            ``c*erfc(u)``
-``c - c*erfc(u)``                           ``c*erf(u)``
-``c*exp(u) - c``                            ``c*expm1(u)``
-``c - c*cos(u)``                            ``2*c*sin(u/2)**2``
-``log(1 + u)``                              ``log1p(u)``
-``(1 + exp(u))**-n``                        ``logistic(-u)**n``
-``exp(k*u)*logistic(-u)**n``, 0 < k <= n  ``logistic(u)**k*logistic(-u)**(n-k)``
-``sinh(u)**-n``, ``cosh(u)**-n``            ``csch(u)**n``, ``sech(u)**n``
-``cosh(u)*csch(u)``, ``sinh(u)*sech(u)``    ``coth(u)``, ``tanh(u)``
-``a**2 - b**2`` (two terms)                 ``SquareDifference(a, b)``
-``(a**2 + b**2)**(k/2)``                    ``hypot(a, b)**k``
-``t - t*b**2/(a**2 + b**2)`` (two terms)    ``t*a**2/(a**2 + b**2)``
-=========================================  ==========================================
+===========================================  ===================================================
+written                                      lowered as
+===========================================  ===================================================
+``c - c*tanh(u)**2``                         ``c*sech(u)**2``
+``c - c*coth(u)**2``                         ``-c*csch(u)**2``
+``c - c*sech(u)**2``                         ``c*tanh(u)**2``
+``c ∓ c*tanh(u)``                            ``2*c*logistic(∓2*u)``
+``c - c*logistic(u)``                        ``c*logistic(-u)``
+``c - 2*c*logistic(u)``                      ``-c*tanh(u/2)``
+``c - c*erf(u)``                             ``c*erfc(u)``
+``c - c*erfc(u)``                            ``c*erf(u)``
+``c*exp(u) - c``                             ``c*expm1(u)``
+``c - c*cos(u)``                             ``2*c*sin(u/2)**2``
+``log(1 + u)``                               ``log1p(u)``
+``(1 + exp(u))**-n``                         ``logistic(-u)**n``
+``exp(k*u)*logistic(-u)**n``, 0 < k <= n     ``logistic(u)**k*logistic(-u)**(n-k)``
+``sinh(u)**-n``, ``cosh(u)**-n``             ``csch(u)**n``, ``sech(u)**n``
+``cosh(u)*csch(u)``, ``sinh(u)*sech(u)``     ``coth(u)``, ``tanh(u)``
+``a*hypot(a, b)**-n``                        ``HypotRatio(a, b)*hypot(a, b)**(1 - n)``
+``a**2 - b**2`` (two terms)                  ``SquareDifference(a, b)``
+``(a**2 + b**2)**(k/2)``                     ``hypot(a, b)**k``
+``SquareDifference(a, b)**(k/2)``            ``Leg(a, b)**k``, ``Leg(a, b) = sqrt(a**2 - b**2)``
+``t - t*p/s``, ``s = p + q = a**2 ± b**2``   ``t*q/s`` (``p``, ``q``: ``±a**2``, ``±b**2``)
+===========================================  ===================================================
 
 ``a**2`` is read off the form: ``u**2``, ``u**4``, ``4*u**2`` or a square number such as 1.
 ``SquareDifference(a, b)`` is computed as ``(a - b)*(a + b)`` and differentiated as
 ``a**2 - b**2`` (``stable.sqdiff``), so ``1/(1 - u**2)`` (``atanh'``) and
-``sqrt(u**2 - 1)`` keep their digits near ``|u| = 1`` and their derivatives near ``u = 0``;
+``sqrt(u**2 - 1)`` (as ``Leg(u, 1)``, ``stable.leg``) keep their digits near ``|u| = 1`` and
+their derivatives near ``u = 0`` and at large ``u``;
 ``1/sqrt(u**2 + 1)`` (``asinh'``) becomes ``1/hypot(1, u)``, which does not overflow, and the
-last rule (``a**2 + b**2`` also as ``hypot(a, b)**2``) combines terms of SymPy's derivatives
-of ``hypot`` (``1/h - u**2/h**3`` would cancel for large ``u``).
+last rule (``s`` written as ``a**2 + b**2``, ``hypot(a, b)**2``, ``SquareDifference(a, b)`` or
+``Leg(a, b)**2``) combines terms of SymPy's derivatives (``1/h - u**2/h**3`` would cancel for
+large ``u``).
 
 Example:
     >>> import sympy
@@ -57,7 +60,7 @@ import sympy
 from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 from .functions_table import logistic
-from .stable import SquareDifference
+from .stable import HypotRatio, Leg, SquareDifference
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -87,12 +90,13 @@ def _one_plus(node: sympy.Add) -> sympy.Expr | None:
     """``c + k*h(u)`` among the terms, with ``k/c`` a key of :data:`_ONE_PLUS`, rewritten."""
     terms = node.args
     for i, term in enumerate(terms):
-        for factor in sympy.Mul.make_args(term):
+        factors = sympy.Mul.make_args(term)
+        for f, factor in enumerate(factors):
             match = _head_power(factor)
             if match is None:
                 continue
             head, n, u = match
-            k = term / factor
+            k = sympy.Mul(*factors[:f], *factors[f + 1 :])  # not term/factor: exp(u)/exp(u)
             for j, c in enumerate(terms):
                 if j == i:
                     continue
@@ -148,34 +152,41 @@ def _hypot_power(node: sympy.Pow) -> sympy.Expr | None:
     return hypot(stabilize(a), stabilize(b)) ** (2 * e)
 
 
-def _sums_of_squares(node: sympy.Expr) -> list[tuple[sympy.Expr, ...]]:
-    """``(a, b, s, atom)`` for each ``s = a**2 + b**2`` in ``node``: ``hypot(a, b)**2``
-    (``atom``: the hypot), or a sum of two squares (``atom = s``) raised to a negative
-    integer power."""
-    found = [(*h.args, h**2, h) for h in node.atoms(hypot)]
+def _square_totals(node: sympy.Expr) -> list[tuple[sympy.Expr, ...]]:
+    """``(atom, s, p, q)`` for each ``s`` in ``node`` that is ``a**2 ± b**2`` (``hypot(a, b)**2``,
+    ``SquareDifference(a, b)`` or a sum of two squares raised to a negative integer power):
+    whenever ``p + q = s``, ``t + t*(-p/s)`` is ``t*q/s`` without cancellation."""
+    found = []
+    for h in node.atoms(hypot):
+        a, b = h.args
+        found += [(h, h**2, a**2, b**2), (h, h**2, b**2, a**2)]
+    for d in node.atoms(SquareDifference):
+        a, b = d.args
+        found += [(d, d, a**2, -(b**2)), (d, d, -(b**2), a**2)]
+    for leg in node.atoms(Leg):
+        a, b = leg.args
+        found += [(leg, leg**2, a**2, -(b**2)), (leg, leg**2, -(b**2), a**2)]
     for power in node.atoms(sympy.Pow):
         squares = _squares(power.base)
         if power.exp.is_Integer and power.exp < 0 and squares and squares[0] == 1:
-            found.append((squares[1], squares[2], power.base, power.base))
+            _, a, b = squares
+            found += [(power.base, power.base, a**2, b**2), (power.base, power.base, b**2, a**2)]
     return found
 
 
 def _pythagoras(node: sympy.Add) -> sympy.Expr | None:
-    """Two terms ``t - t*b**2/s`` with ``s = a**2 + b**2``, as ``t*a**2/s``."""
-    sums = _sums_of_squares(node)
+    """Two terms ``t - t*p/s`` with ``s = p + q`` a sum or difference of squares, as ``t*q/s``."""
+    totals = _square_totals(node)
     terms = node.args
-    for i, first in enumerate(terms if sums else ()):
+    for i, first in enumerate(terms if totals else ()):
         for j, second in enumerate(terms):
             if i == j:
                 continue
             ratio = second / first
-            for a, b, total, atom in sums:
-                if not ratio.has(atom):
-                    continue
-                for kept, cancelled in ((a, b), (b, a)):
-                    if sympy.expand(ratio * total + cancelled**2) == 0:
-                        rest = (t for m, t in enumerate(terms) if m not in (i, j))
-                        return sympy.Add(first * kept**2 / total, *rest)
+            for atom, total, p, q in totals:
+                if ratio.has(atom) and sympy.expand(ratio * total + p) == 0:
+                    rest = (t for m, t in enumerate(terms) if m not in (i, j))
+                    return sympy.Add(first * q / total, *rest)
     return None
 
 
@@ -196,6 +207,13 @@ _RECIPROCALS = {sympy.sinh: sympy.csch, sympy.cosh: sympy.sech}
 _QUOTIENTS = {(sympy.cosh, sympy.csch): sympy.coth, (sympy.sinh, sympy.sech): sympy.tanh}
 
 
+def _leg(node: sympy.Pow) -> sympy.Expr | None:
+    """``SquareDifference(a, b)**(k/2)`` → ``Leg(a, b)**k``."""
+    if isinstance(node.base, SquareDifference) and node.exp.is_Rational and node.exp.q == 2:
+        return Leg(*node.base.args) ** (2 * node.exp)
+    return None
+
+
 def _reciprocal(node: sympy.Pow) -> sympy.Expr | None:
     base, e = node.base, node.exp
     if base.func in _RECIPROCALS and e.is_Integer and e < 0:
@@ -213,6 +231,21 @@ def _quotient(node: sympy.Mul) -> sympy.Expr | None:
             k = min(m, n)
             rest = (f for r, f in enumerate(node.args) if r not in (i, j))
             return sympy.Mul(head(*top.args) ** k, top ** (m - k), bottom ** (n - k), *rest)
+    return None
+
+
+def _hypot_ratio(node: sympy.Mul) -> sympy.Expr | None:
+    """``a*hypot(a, b)**-n`` → ``HypotRatio(a, b)*hypot(a, b)**(1 - n)``."""
+    factors = node.args
+    for i, factor in enumerate(factors):
+        base, n = factor.as_base_exp()
+        if not (isinstance(base, hypot) and n.is_Integer and n < 0):
+            continue
+        for j, other in enumerate(factors):
+            for a, b in (base.args, base.args[::-1]):
+                if other == a:
+                    rest = (f for m, f in enumerate(factors) if m not in (i, j))
+                    return sympy.Mul(HypotRatio(a, b), base ** (n + 1), *rest)
     return None
 
 
@@ -243,9 +276,9 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
             return _one_plus(node) or SquareDifference(a, b)
         return _one_plus(node) or _pythagoras(node)
     if node.is_Pow:
-        return _logistic(node) or _reciprocal(node)
+        return _logistic(node) or _reciprocal(node) or _leg(node)
     if node.is_Mul:
-        return _exp_logistic(node) or _quotient(node)
+        return _exp_logistic(node) or _quotient(node) or _hypot_ratio(node)
     if isinstance(node, sympy.log) and node.args[0].is_Add:
         terms = node.args[0].args
         if 1 in terms:

@@ -7,29 +7,31 @@ JAX primitive carrying its three rules together (as JAX's own primitives do): th
 with the stable functions themselves) and the Taylor-mode rule (``jax.experimental.jet``, which
 ignores ``custom_jvp`` rules and would otherwise differentiate the primal's own primitives):
 
-============  ==================================  ===================================
-function      derivative rule                      Taylor rule
-============  ==================================  ===================================
-tanh          ``sech(u)**2``                       ODE ``t' = s²``, ``s' = -s·t``
-sech          ``-sech(u)·tanh(u)``                 same ODE, from ``sech(u)`` computed stably
-coth          ``-csch(u)**2``                      ODE ``c' = -q²``, ``q' = -q·c``
-csch          ``-csch(u)·coth(u)``                 same ODE
-logistic      ``sech(u/2)**2/4``                   tanh's, as ``(1 + tanh(u/2))/2``
-atanh         ``1/((1 - u)(1 + u))``               series of the derivative
-asinh         ``1/hypot(1, u)`` (no overflow)      series of the derivative
-acosh         ``1/(sqrt(u - 1)·sqrt(u + 1))``      series of the derivative
-log1p         ``1/(1 + u)``                        series of the derivative
-expm1         ``exp(u)``                           series of the derivative
-erfc          ``-2/sqrt(pi)·exp(-u²)``             series of the derivative
-hypot         ``a/hypot(a, b)``, ``b/hypot(a, b)``  scaled ``m·sqrt((a/m)² + (b/m)²)``
-sqdiff        ``2a``, ``-2b``                       series of ``a²`` minus that of ``b²``
-============  ==================================  ===================================
+========  ======================================  =============================================
+function  derivative rule                         Taylor rule
+========  ======================================  =============================================
+tanh      ``sech(u)**2``                          ODE ``t' = s²``, ``s' = -s·t``
+sech      ``-sech(u)·tanh(u)``                    same ODE, from ``sech(u)`` computed stably
+coth      ``-csch(u)**2``                         ODE ``c' = -q²``, ``q' = -q·c``
+csch      ``-csch(u)·coth(u)``                    same ODE
+logistic  ``sech(u/2)**2/4``                      tanh's, as ``(1 + tanh(u/2))/2``
+atanh     ``1/(1 - u²)``, factored for |u| ≥ 1/2  series of the derivative
+asinh     ``1/hypot(1, u)`` (no overflow)         series of the derivative
+acosh     ``1/(sqrt(u - 1)·sqrt(u + 1))``         series of the derivative
+log1p     ``1/(1 + u)``                           series of the derivative
+expm1     ``exp(u)``                              series of the derivative
+erfc      ``-2/sqrt(pi)·exp(-u²)``                series of the derivative
+hypot     ``a/hypot(a, b)``, ``b/hypot(a, b)``    scaled ``m·sqrt((a/m)² + (b/m)²)``
+sqdiff    ``2a``, ``-2b``                         series of ``a²`` minus that of ``b²``
+leg       ``a/leg(a, b)``, ``-b/leg(a, b)``       ``|a|·sqrt(1 - (b/a)²)``, or ``sqrt(sqdiff)``
+========  ======================================  =============================================
 
 ``sqdiff(a, b) = a**2 - b**2`` is computed as ``(a - b)*(a + b)`` (no cancellation near
 ``|a| = |b|``) but differentiated as ``a**2 - b**2`` (the factored form's product rule would
 cancel near ``b = 0``); :class:`SquareDifference` is its SymPy head, produced by
-``_core.rewrite``. The ratios ``a/hypot(a, b)`` have their own rule (``b²/hypot³``, ...), so
-that second derivatives of ``hypot`` do not cancel either.
+``_core.rewrite``. The ratios ``a/hypot(a, b)`` (:func:`cosine`, SymPy head :class:`HypotRatio`)
+have their own rule (``b²/hypot³``, ...), so that second derivatives of ``hypot`` do not cancel
+either.
 
 In the ODE rules the only subtraction of nearly equal numbers (``1 - t²``) never happens: the
 order-0 rate is ``s²`` with ``s = sech(u)`` computed directly. ``hypot`` has derivative 0 at
@@ -192,7 +194,9 @@ def _hypot_taylor(primals, series):
 
 def _cosine_value(a, b):
     h = jnp.hypot(a, b)
-    return a / jnp.where(h == 0, 1, h)  # 0 at the origin: the mean one-sided slope
+    # 0 at the origin (the mean one-sided slope); the barrier keeps XLA from reassociating
+    # (a/h)/h**2 into a/h**3, which overflows where the ratio was meant to avoid it
+    return jax.lax.optimization_barrier(a / jnp.where(h == 0, 1, h))
 
 
 def _cosine_scaled(a, b):
@@ -203,6 +207,39 @@ def _cosine_scaled(a, b):
 def _cosine_taylor(primals, series):
     _, terms = _series(_cosine_scaled, tuple(primals), tuple(series))
     return _cosine_value(*primals), terms
+
+
+def _leg_value(a, b):
+    a, b = jnp.abs(a), jnp.abs(b)  # NaN where |a| < |b|, as sqrt(a**2 - b**2)
+    return jnp.sqrt(a - b) * jnp.sqrt(a + b)
+
+
+def _leg_series_form(a, b):
+    """``sqrt(a² - b²)`` made of primitives whose Taylor rules keep relative accuracy:
+    ``|a|·sqrt(1 - (b/a)²)`` away from ``|a| = |b|``, ``sqrt(sqdiff(a, b))`` near it."""
+    far = jnp.abs(a) >= 2 * jnp.abs(b)
+    safe_a = jnp.where(far, a, 1)
+    return jnp.where(far, jnp.abs(safe_a) * jnp.sqrt(1 - (b / safe_a) ** 2),
+                     jnp.sqrt(sqdiff(a, b)))
+
+
+def _leg_taylor(primals, series):
+    _, terms = _series(_leg_series_form, tuple(primals), tuple(series))
+    return _leg_value(*primals), terms
+
+
+def _over_leg(numerator: int):
+    """``a/leg(a, b)`` (0) or ``b/leg(a, b)`` (1): value and Taylor rule."""
+
+    def value(a, b):
+        return jax.lax.optimization_barrier((a, b)[numerator] / _leg_value(a, b))
+
+    def taylor(primals, series):
+        form = lambda a, b: (a, b)[numerator] / _leg_series_form(a, b)  # noqa: E731
+        _, terms = _series(form, tuple(primals), tuple(series))
+        return value(*primals), terms
+
+    return value, taylor
 
 
 def _sqdiff_taylor(primals, series):
@@ -239,6 +276,69 @@ cosine = _primitive(
 sqdiff = _primitive(
     "sqdiff", lambda a, b: (a - b) * (a + b), [lambda a, b: 2 * a, lambda a, b: -2 * b],
     _sqdiff_taylor)
+
+
+#: ``leg(a, b) = sqrt(a**2 - b**2)``; its partials ``a/leg`` and ``-b/leg`` are :func:`leg_a`
+#: and ``-``:func:`leg_b`, whose own partials (``-b²/leg³``, ...) never subtract
+leg = _primitive("leg", _leg_value, [lambda a, b: leg_a(a, b), lambda a, b: -leg_b(a, b)],
+                 _leg_taylor)
+_leg_a_value, _leg_a_taylor = _over_leg(0)
+_leg_b_value, _leg_b_taylor = _over_leg(1)
+leg_a = _primitive("leg_a", _leg_a_value,
+                   [lambda a, b: -leg_b(a, b) ** 2 / leg(a, b),
+                    lambda a, b: leg_a(a, b) * leg_b(a, b) / leg(a, b)], _leg_a_taylor)
+leg_b = _primitive("leg_b", _leg_b_value,
+                   [lambda a, b: -leg_a(a, b) * leg_b(a, b) / leg(a, b),
+                    lambda a, b: (1 + leg_b(a, b) ** 2) / leg(a, b)], _leg_b_taylor)
+
+
+class Leg(sympy.Function):
+    """``Leg(a, b) = sqrt(a**2 - b**2)``, lowered by :func:`leg`."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return sympy.sqrt(a**2 - b**2)
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return a / self if argindex == 1 else -b / self
+
+    def _eval_rewrite_as_Pow(self, a, b, **kwargs):
+        return sympy.sqrt(a**2 - b**2)
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sympy.Pow)._eval_evalf(prec)
+
+
+class HypotRatio(sympy.Function):
+    """``HypotRatio(a, b) = a/hypot(a, b)``, lowered by :func:`cosine`: ``x/hypot(1, x)**3``
+    as ``HypotRatio(x, 1)/hypot(1, x)**2`` keeps clear of overflow at large ``x``."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return a / sympy.sqrt(a**2 + b**2)
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        h = sympy.sqrt(a**2 + b**2)
+        return b**2 / h**3 if argindex == 1 else -a * b / h**3
+
+    def _eval_rewrite_as_Pow(self, a, b, **kwargs):
+        return a / sympy.sqrt(a**2 + b**2)
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sympy.Pow)._eval_evalf(prec)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real and self.args[1].is_real
 
 
 class SquareDifference(sympy.Function):

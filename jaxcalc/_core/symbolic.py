@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import sympy
 
 from .errors import InputError, ResourceError
+from .parse import name_hint
 from .registry import REGISTRY
 
 #: Highest derivative order accepted by every path.
@@ -52,12 +53,19 @@ def pick_variable(variables: Sequence[str], wrt: str | None) -> str:
         if len(variables) != 1:
             raise InputError(
                 f"`wrt` is needed: this function has variables {tuple(variables)}; "
-                "pass wrt='x' for one of them"
+                f"pass wrt='x' for one of them{hints(variables)}"
             )
         return variables[0]
     if wrt not in variables:
-        raise InputError(f"`wrt` must be one of the variables {tuple(variables)}, got {wrt!r}")
+        raise InputError(f"`wrt` must be one of the variables {tuple(variables)}, got "
+                         f"{wrt!r}{hints(variables)}")
     return wrt
+
+
+def hints(names: Sequence[str]) -> str:
+    """``"; "`` and what variables such as ``e`` or ``I`` were probably meant to be, or ``""``."""
+    said = [hint for hint in map(name_hint, names) if hint]
+    return "".join(f"; {hint}" for hint in said)
 
 
 def symbolic_derivative(expr: sympy.Basic, wrt: sympy.Symbol | Sequence[sympy.Symbol],

@@ -24,8 +24,10 @@ Example:
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import functools
+import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
@@ -41,6 +43,11 @@ from .reduce import Reduction
 
 class Cancelled(Exception):
     """Raised inside a share when another share failed or the run was interrupted."""
+
+
+class Traced(Exception):  # noqa: N818 - a signal, not an error
+    """A plain callable returned a JAX tracer: the caller is inside ``jax.jit``/``grad``/
+    ``vmap``, so :func:`jaxcalc.evaluate` runs the grid as one traced JAX computation."""
 
 
 def pipeline(steps: Iterable, launch: Callable, finish: Callable, depth: int,
@@ -74,6 +81,7 @@ def in_shares(work: Callable, shares: Sequence) -> list:
     if len(shares) <= 1:
         return [work(share, stop) for share in shares]
     results, errors = [None] * len(shares), []
+    done = [threading.Event() for _ in shares]
     x64 = jax.config.jax_enable_x64  # JAX's scoped x64 is per thread: carry it over
 
     def run(k):
@@ -85,32 +93,56 @@ def in_shares(work: Callable, shares: Sequence) -> list:
         except BaseException as e:  # noqa: BLE001 - handed to the calling thread
             errors.append(e)
             stop.set()
+        finally:
+            done[k].set()
 
     threads = [threading.Thread(target=run, args=(k,), name=f"jaxcalc-share-{k}", daemon=True)
                for k in range(len(shares))]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.05)
+        with _signals_held():  # Ctrl-C inside Thread.start() would leave a thread unjoined
+            for thread in threads:
+                thread.start()
+        for finished in done:
+            while not finished.wait(0.05):
+                pass
     finally:
         stop.set()
-        _join_all(threads)
+        _join_all(threads, done)
     if errors:
         raise errors[0]
     return results
 
 
-def _join_all(threads: Sequence[threading.Thread]) -> None:
-    """Join ``threads`` even through further Ctrl-C (each stops within one block)."""
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait (pending) until the block ends; threads started inside it keep
+    them blocked, so that the calling thread receives them."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _join_all(threads: Sequence[threading.Thread], done: Sequence[threading.Event]) -> None:
+    """Wait for every started thread to finish, even through further Ctrl-C (each stops
+    within one block). Waits on ``done`` events: on CPython 3.11 a ``Thread.join`` interrupted
+    by Ctrl-C can mark a live thread as stopped."""
     interrupted = None
-    for thread in threads:
-        while thread.is_alive():
+    started = [(t, d) for t, d in zip(threads, done, strict=True) if t.ident is not None]
+    for _, finished in started:
+        while True:
             try:
-                thread.join(0.05)
+                if finished.wait(0.05):
+                    break
             except KeyboardInterrupt as e:
                 interrupted = e
+    with _signals_held():  # the threads are at their last line: join them uninterrupted
+        for thread, _ in started:
+            thread.join()
     if interrupted is not None:
         raise interrupted
 
@@ -227,8 +259,3 @@ class HostEngine(Engine):
         write(first, values)
         return _output.finish(sink, lambda: pipeline(
             blocks, lambda block: self._evaluate(block)[0], write, 1))
-
-
-class Traced(Exception):  # noqa: N818 - a signal, not an error
-    """A plain callable returned a JAX tracer: the caller is inside ``jax.jit``/``grad``/
-    ``vmap``, so :func:`jaxcalc.evaluate` runs the grid as one traced JAX computation."""

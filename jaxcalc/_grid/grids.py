@@ -32,6 +32,7 @@ import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 
+import jax
 import numpy as np
 
 from .._core import memory
@@ -42,6 +43,9 @@ MAX_POINTS = 2**53
 
 
 def _finite(value: object, name: str) -> float:
+    if isinstance(value, jax.core.Tracer):
+        raise InputError(f"`{name}` is traced (inside jax.jit/grad/vmap): a lazy grid needs "
+                         "concrete numbers; pass an array such as jnp.linspace(...) as the grid")
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(f"`{name}` must be a real number, got {value!r}")
     if not math.isfinite(value):

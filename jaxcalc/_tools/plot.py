@@ -20,9 +20,8 @@ import numpy as np
 import sympy
 
 from .._core.derive import derivative, gradient
-from .._core.function import as_function
 from .._core.errors import InputError
-from .._core.function import Function, symbol
+from .._core.function import Function, as_function, symbol
 from .._core.tangent import tangent
 from .._grid.files import atomic_write, writable
 from . import fd

@@ -1,0 +1,229 @@
+"""Hostile and extreme input: every string answered with bounded work, constants real, and the
+CLI never shows a traceback.
+
+The parse work is measured as CPU time of the parse (``time.process_time``): a budget on the
+work, which load on a shared machine hardly moves (see ``tests/test_parse.py``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+import sympy
+from test_parse import CORPUS, CPU_BUDGET
+
+from jaxcalc._cli import main
+from jaxcalc._core.errors import ParseError
+from jaxcalc._core.parse import parse
+from jaxcalc._core.registry import REGISTRY
+
+#: Constants the towers are built around: small, negative, zero, huge, transcendental.
+SEEDS = ("2", "-1", "0", "1e300", "pi", "0.5", "x")
+DEPTHS = (1, 2, 3, 5, 8, 13, 20, 40, 70, 100)
+FUNCTIONS = tuple(entry.name for entry in REGISTRY.public)
+
+#: Families from the issues: (what, text).
+FAMILIES = [
+    ("400-term exp(-k*x)*x sum", " + ".join(f"exp(-{k}*x)*x" for k in range(1, 401))),
+    ("199-term sin(x+k)*cos(x-k) sum", " + ".join(f"sin(x+{k})*cos(x-{k})" for k in range(1, 200))),
+    ("40-term floor(exp(x-k)) sum", " + ".join(f"floor(exp(x-{k}))" for k in range(1, 41))),
+    ("13 logs around 2", "log(" * 13 + "2" + ")" * 13),
+    ("20 gammas around -1", "gamma(" * 20 + "-1" + ")" * 20),
+    ("20 cbrts around -1", "cbrt(" * 20 + "-1" + ")" * 20),
+    ("8 atanhs around -1", "atanh(" * 8 + "-1" + ")" * 8),
+    ("acosh around 0.5", "acosh(" * 5 + "0.5" + ")" * 5),
+    ("loggamma around 0.5", "loggamma(" * 5 + "0.5" + ")" * 5),
+    ("nested sqrt of -2", "sqrt(" * 6 + "-2" + ")" * 6),
+    ("floor of a complex constant", "floor(log(-2))"),
+    ("x**10000*x**10000", "x**10000*x**10000"),
+    ("1e308*10", "1e308*10"),
+    ("1e-400*x", "1e-400*x"),
+    ("(x+1)**9999", "(x+1)**9999"),
+    ("floor(exp(x/2))+floor(exp(x))", "floor(exp(x/2))+floor(exp(x))"),
+    ("digamma of a large integer", "digamma(100000)"),
+    ("polygamma of a huge order", "polygamma(10**6, 2)"),
+    ("sqrt of a 300-digit number, powered", "sqrt(" + "7" * 300 + ")**9999"),
+]  # fmt: skip
+
+
+def tower(name: str, seed: str, depth: int, inner_first: bool = True) -> str:
+    """``name`` applied ``depth`` times around ``seed``; further arguments are ``seed``."""
+    arity = REGISTRY[name].arity[0]
+    text = seed
+    for _ in range(depth):
+        args = [text, *[seed] * (arity - 1)]
+        text = f"{name}({', '.join(args if inner_first else args[::-1])})"
+    return text
+
+
+def parse_within_budget(text: str) -> tuple[str, float]:
+    """Parse ``text``: a real expression or a ParseError, never anything else; returns the
+    outcome (for determinism checks) and the CPU seconds spent."""
+    start = time.process_time()
+    try:
+        expr = parse(text)
+    except ParseError as err:
+        outcome = f"{type(err).__name__}: {err}"
+    else:
+        assert isinstance(expr, sympy.Expr)
+        assert not expr.has(sympy.I, sympy.zoo, sympy.oo, sympy.nan), expr  # real constants
+        outcome = str(expr)
+    spent = time.process_time() - start
+    assert spent < CPU_BUDGET, f"{text[:80]!r} took {spent:.2f} s of CPU"
+    return outcome, spent
+
+
+@pytest.mark.parametrize(("what", "text"), FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_issue_families(what, text):
+    parse_within_budget(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("log(" * 13 + "2" + ")" * 13, "is not a real number"),
+        ("gamma(" * 20 + "-1" + ")" * 20, "is not a finite number"),
+        ("cbrt(" * 20 + "-1" + ")" * 20, r"`cbrt\(-1\)` at column 96 is not a real number"),
+        ("atanh(" * 8 + "-1" + ")" * 8, "is not a finite number"),
+        ("floor(log(-2))", r"`log\(-2\)` at column 7 is not a real number"),
+        ("polygamma(10**6, 2)", "has a polygamma order beyond 200"),
+    ],
+)
+def test_issue_families_are_refused_naming_the_constant(text, fragment):
+    with pytest.raises(ParseError, match=fragment):
+        parse(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_towers_of_every_function(name):
+    """Towers of ``name`` at each depth around each seed (both argument positions for
+    functions of several arguments): each answered within the CPU budget."""
+    positions = (True, False) if REGISTRY[name].arity[0] > 1 else (True,)
+    for seed in SEEDS:
+        for depth in DEPTHS:
+            for inner_first in positions:
+                parse_within_budget(tower(name, seed, depth, inner_first))
+
+
+def test_deep_towers_of_every_function():
+    """The deepest towers around the seeds most likely to go complex or blow up."""
+    for name in FUNCTIONS:
+        for seed in ("-1", "1e300"):
+            parse_within_budget(tower(name, seed, 100))
+
+
+def random_composition(rng: random.Random, depth: int) -> str:
+    text = rng.choice(SEEDS)
+    for _ in range(depth):
+        name = rng.choice(FUNCTIONS)
+        others = [rng.choice(SEEDS[:-1]) for _ in range(REGISTRY[name].arity[0] - 1)]
+        inner = rng.choice([text, f"{text} + 1", f"2*{text}", f"-{text}", f"{text}**2"])
+        text = f"{name}({', '.join([inner, *others])})"
+    return text
+
+
+@pytest.mark.slow
+def test_random_compositions():
+    """Seeded random chains of registered functions and arithmetic, depth up to 45 (about as
+    deep as brackets may nest, counting the arithmetic's)."""
+    rng = random.Random(13)
+    for _ in range(300):
+        text = random_composition(rng, rng.randint(1, 45))
+        if text.count("(") <= 100:
+            parse_within_budget(text)
+
+
+def test_long_texts_of_hard_constants():
+    """10 000 characters of distinct constants that SymPy would evaluate exactly and slowly."""
+    families = [
+        (" + ", (f"polygamma({k % 20}, {k % 19 + 1})" for k in range(10_000))),
+        (" + ", (f"digamma({k})" for k in range(1000, 10_000))),
+        (" + ", (f"sqrt({7**300 + k})" for k in range(10_000))),
+        (" + ", (f"floor(exp(exp({k % 5})/{k + 1}))" for k in range(10_000))),
+        ("*", (f"sqrt({k})" for k in range(2, 10_000))),
+        ("*", ("sqrt(2)" for _ in range(10_000))),
+    ]
+    for separator, pieces in families:
+        text = fill(separator, pieces)
+        assert 9_900 < len(text) <= 10_000
+        parse_within_budget(text)
+
+
+def fill(separator: str, pieces) -> str:
+    """As many of ``pieces`` joined by ``separator`` as fit in 10 000 characters."""
+    text = next(pieces)
+    for piece in pieces:
+        if len(text) + len(separator) + len(piece) > 10_000:
+            return text
+        text += separator + piece
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLI over the corpus: exit 0 with a result, or exit 2 with one `error:` line
+
+SUBCOMMANDS = {
+    "diff": [],
+    "tangent": ["--at", "0.5"],
+    "plot": ["-o", "{tmp}/f.png"],
+    "grid": ["--range", "0", "1", "--points", "5"],
+}
+#: Failures that come from derivative and tangent code, not from the parser: (subcommand, text)
+#: -> reason.
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+
+REFUSED = [text for text, _, _ in CORPUS[::6]] + [
+    "log(" * 13 + "2" + ")" * 13,
+    "x + sqrt(-2)",
+    "1e308*10",
+]
+ACCEPTED = [
+    "x**3 - 1/x",
+    "sin(sin(2))*x",
+    "floor(exp(x-1))+floor(exp(x-2))",
+    "(x+1)**9999",
+    "gamma*x",
+    "Max(x, 1)",
+]
+
+
+def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def check_cli(capsys, tmp_path, command: str, text: str) -> None:
+    argv = [command, text, *(a.format(tmp=tmp_path) for a in SUBCOMMANDS[command])]
+    status, out, err = run_cli(capsys, argv)
+    assert "Traceback" not in out + err
+    if status == 0:
+        assert out.strip()
+    else:
+        assert status == 2, (status, err)
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+
+
+def _cases(texts):
+    cases = []
+    for command in SUBCOMMANDS:
+        for text in texts:
+            reason = KNOWN_FAILURES.get((command, text))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            cases.append(pytest.param(command, text, marks=marks, id=f"{command}-{text[:25]}"))
+    return cases
+
+
+@pytest.mark.parametrize(("command", "text"), _cases(REFUSED))
+def test_cli_refuses_hostile_text_in_one_line(capsys, tmp_path, command, text):
+    check_cli(capsys, tmp_path, command, text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "text"), _cases(ACCEPTED))
+def test_cli_answers_accepted_text(capsys, tmp_path, command, text):
+    check_cli(capsys, tmp_path, command, text)
