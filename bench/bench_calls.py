@@ -209,9 +209,10 @@ def markdown(result: dict) -> str:
     machine, vers = result["machine"], result["versions"]
     lines = [f"# CPU call benchmark {result['date']}", "",
              f"Machine: {machine.get('cpu')}, {machine.get('cpu_count')} cores (shared: other "
-             f"jobs ran at the same time; 1-minute load average {machine.get('load_average')} "
-             f"at the start); jax {vers.get('jax')}, numpy {vers.get('numpy')}, "
-             f"sympy {vers.get('sympy')}; Python {sys.version.split()[0]}. Command: "
+             f"jobs ran at the same time; 1-minute load average "
+             f"{machine.get('load_average') or 0:.1f} at the start); jax {vers.get('jax')}, "
+             f"numpy {vers.get('numpy')}, sympy {vers.get('sympy')}; "
+             f"Python {sys.version.split()[0]}. Command: "
              f"`python3 bench/bench_calls.py {' '.join(result['argv'])}`.", ""]
     if result.get("percall"):
         lines += ["## Per call (median after warm-up; NumPy inputs, synced)", "",

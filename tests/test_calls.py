@@ -17,6 +17,8 @@ import jaxcalc as jc
 from jaxcalc._core import caches, execute, hostcall, memory
 
 F64 = "float64"
+CPU_ONLY = pytest.mark.skipif(jax.default_backend() != "cpu",
+                              reason="host memory and the blocked route are CPU-only")
 N_LARGE = hostcall.MIN_POINTS + 12_345  # the blocked route, with a padded last block
 
 
@@ -97,6 +99,7 @@ def test_one_compile_per_shape_at_any_offset_with_results_kept_or_dropped(points
     assert backend_compiles() - before == 2
 
 
+@CPU_ONLY
 def test_the_blocked_route_compiles_once_for_every_size(backend_compiles):
     f = jc.Function("x**2 + 7.25*x")
     before = backend_compiles()
@@ -114,6 +117,7 @@ def test_equal_functions_share_plans_and_programs():
     assert f.kernel.compiles == g.kernel.compiles == 1
 
 
+@CPU_ONLY
 # -- nothing kept behind the caller's back; bounded, clearable caches ---------------------------
 def test_dropped_results_free_their_memory():
     f = jc.Function("2*x + 1")
@@ -216,6 +220,7 @@ def test_out_inside_a_trace_is_an_input_error():
         jax.jit(lambda x: f(x, out=np.empty(3)))(jnp.ones(3))
 
 
+@CPU_ONLY
 # -- memory checked before allocating, broadcasts included --------------------------------------
 @pytest.mark.parametrize("dtype", [None, "float32"])
 def test_a_broadcast_result_too_large_raises_before_allocating(monkeypatch, dtype):
@@ -230,6 +235,7 @@ def test_a_broadcast_result_too_large_raises_before_allocating(monkeypatch, dtyp
     assert jc.Function("x*y")(x[:4], y[:, :5]).shape == (4, 5)  # what fits still runs
 
 
+@CPU_ONLY
 def test_a_large_result_that_cannot_fit_raises_up_front(monkeypatch):
     monkeypatch.setattr(memory, "host_available", lambda: 1_000_000)
     need = memory.format_bytes(8 * N_LARGE)
@@ -317,3 +323,11 @@ def test_the_x64_switch_falls_back_to_the_context_manager():
     assert jax.config.jax_enable_x64 is True
     switch.set_local(previous)
     assert jax.config.jax_enable_x64 is False
+
+
+def test_blocked_calls_with_params():
+    xs = np.linspace(0.5, 3, N_LARGE)
+    f = jc.Function("a*x + b", params={"a": 2.0, "b": -1.0})
+    np.testing.assert_allclose(np.asarray(f(xs)), 2 * xs - 1, rtol=1e-15)
+    wide = f.with_params({"a": np.full((1, 1), 2.0), "b": -1.0})  # broadcasts: a plain call
+    assert wide(xs).shape == (1, N_LARGE)

@@ -559,14 +559,25 @@ def test_big_endian_arrays_are_read_natively():
 
 def test_broadcast_arrays_are_walked_lazily():
     x, y = np.arange(40.0)[:, None], np.linspace(0, 1, 70)[None, :]
-    got = jc.evaluate("x*y", (x, y), dtype=F64, chunk_size=64)
-    np.testing.assert_allclose(got, x * y, rtol=1e-15)
-    assert jc.evaluate("x*y", (x, y), reduce="argmax", chunk_size=64) == (39, 69)
-    points = jc._grid.grids.as_grid((x, y))
+    got = jc.evaluate("x*y*z", (x, y, 2.0), dtype=F64, chunk_size=64)
+    np.testing.assert_allclose(got, 2 * x * y, rtol=1e-15)
+    assert jc.evaluate("x*y*z", (x, y, 2.0), reduce="argmax", chunk_size=64) == (39, 69)
+    points = jc._grid.grids.as_grid((x, y, 2.0))
     assert points.arrays[0].shape == (40, 1)  # kept as given, not copied to (40, 70)
     for lo, hi in [(0, 2800), (5, 6), (69, 141), (100, 2799), (70, 140)]:
         np.testing.assert_array_equal(points.flat(lo, hi)[0], np.broadcast_to(x, (40, 70))
                                       .reshape(-1)[lo:hi])
+
+
+def test_outer_product_arrays_are_a_mesh():
+    x, y = np.arange(40.0, dtype=np.float32)[:, None], np.linspace(0, 1, 70)[None, :]
+    grid = jc._grid.grids.as_grid((x, y))
+    assert isinstance(grid, jc.Mesh) and grid.shape == (40, 70)
+    got = jc.evaluate("x*y", (x, y), chunk_size=64)
+    assert got.dtype == np.float64  # the arrays' dtypes decide, as for any plain arrays
+    np.testing.assert_allclose(got, x * y, rtol=1e-15)
+    assert jc.evaluate("x*y", (x, y), reduce="argmax") == (39, 69)
+    assert jc.evaluate("x", (x[:, 0],), reduce="argmax") == 39  # 1-D: plain points
 
 
 @pytest.mark.slow

@@ -164,10 +164,10 @@ def call(kernel: Kernel, leaves: Sequence[object], xs: Sequence[object], dtype=N
     of the working dtype, or ``out`` filled with the result."""
     # The hot path: attribute reads, a few comparisons (one input, no params, the signature of
     # the previous call) or one dict lookup; everything else happens once per signature.
+    if out is not None:
+        return _first_call(kernel, leaves, xs, dtype, name, out)
     try:
         plans = kernel._jaxcalc_plans
-        if out is not None:
-            raise KeyError
         if leaves or len(xs) != 1:
             run, x64, _ = plans.table[_signature(dtype, xs, leaves)]
         else:
@@ -193,24 +193,26 @@ def call(kernel: Kernel, leaves: Sequence[object], xs: Sequence[object], dtype=N
 
 
 class _Scoped:
-    """The x64 switch of :func:`call`: ``jax.enable_x64``'s own thread-local ``swap_local`` and
-    ``set_local`` (the context manager's body; building one per call cost ~0.5 µs, a tenth of
-    a whole small call), or the context manager where this JAX lacks them."""
+    """The x64 switch of :func:`call`: ``swap_local(True)`` turns x64 on for this thread and
+    returns what ``set_local`` restores. These are ``jax.enable_x64``'s own thread-local
+    methods, the body of its context manager (building one per call cost ~0.5 µs, a tenth of a
+    whole small call); where a JAX version lacks them, the context manager itself."""
 
     def __init__(self, state):
         self.state = state
         fast = (callable(getattr(state, "swap_local", None))
                 and callable(getattr(state, "set_local", None))
                 and getattr(state, "_update_thread_local_hook", None) is None)
-        if fast:
-            self.swap_local, self.set_local = state.swap_local, state.set_local
+        self.swap_local = state.swap_local if fast else self._enter
+        self.set_local = state.set_local if fast else self._exit
 
-    def swap_local(self, value: bool):
+    def _enter(self, value: bool):
         scope = self.state(value)
         scope.__enter__()
         return scope
 
-    def set_local(self, scope) -> None:
+    @staticmethod
+    def _exit(scope) -> None:
         scope.__exit__(None, None, None)
 
 

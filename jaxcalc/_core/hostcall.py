@@ -66,11 +66,13 @@ def route(program, batch: tuple[int, ...], leaves: Sequence[object],
     inside ``_core.execute.precision``."""
     points = int(np.prod(batch, dtype=np.int64))
     if (points < MIN_POINTS or jax.default_backend() != "cpu"
-            or any(np.size(p) != 1 for p in leaves)
+            or any(np.ndim(p) != 0 for p in leaves)
             or not all(_on_host(x) and np.size(x) in (1, points) for x in xs)):
         return None
     full = tuple(np.size(x) == points for x in xs)
     block = program.eval_shape(leaves, *_pieces(_flat(xs, full), full, 0, BLOCK))
+    if block.shape[:1] != (BLOCK,):  # not elementwise over the points: one plain call
+        return None
     result = jax.ShapeDtypeStruct((*batch, *block.shape[1:]), block.dtype)
     return Blocked(program, result, points, full)
 

@@ -120,7 +120,7 @@ def run(fn, grid, *, chunk_size=None, reduce=None, out=None, dtype=None, devices
     raw_grid, grid = grid, _grid.as_grid(grid)
     fn = _over(fn, grid)
     kernel = _kernel(fn, grid)
-    working = resolve_dtype(grid.arrays if isinstance(grid, _grid.Points) else (), dtype)
+    working = resolve_dtype(grid.arrays, dtype)
     if red is not None and red.name == "integral" and isinstance(grid, _grid.Points) \
             and (len(grid.arrays) != 1 or len(grid.shape) != 1):
         raise InputError("`reduce='integral'` over plain arrays needs one 1-D array of points; "

@@ -158,9 +158,11 @@ def _is_real_array(x: object) -> bool:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Mesh:
-    """The product of 1-D axes (``indexing="ij"``); see :func:`mesh`."""
+    """The product of 1-D axes (``indexing="ij"``); see :func:`mesh`. ``arrays``: the plain
+    arrays it was read from, when it was (their dtypes choose the working dtype)."""
 
     axes: tuple[Axis | np.ndarray, ...]
+    arrays: tuple[np.ndarray, ...] = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -277,7 +279,16 @@ def as_grid(grid: object) -> Mesh | Points:
     except ValueError as e:
         raise InputError(f"`grid` arrays do not broadcast: {[a.shape for a in arrays]}") from e
     _at_most_max(math.prod(shape), f"arrays of shape {shape}")
+    if _is_outer_product(arrays, shape):  # e.g. (4000, 1) and (1, 70000): walked as a mesh
+        return Mesh(tuple(a.reshape(-1) for a in arrays), tuple(arrays))
     return Points(tuple(a.reshape(()) if a.size == 1 else a for a in arrays), shape)
+
+
+def _is_outer_product(arrays: Sequence[np.ndarray], shape: tuple[int, ...]) -> bool:
+    """Whether array k varies along axis k only, for every k (then they are a mesh's axes)."""
+    return len(arrays) == len(shape) > 1 and all(
+        a.shape == tuple(n if j == k else 1 for j, n in enumerate(shape))
+        for k, a in enumerate(arrays))
 
 
 def _native(a: np.ndarray) -> np.ndarray:
