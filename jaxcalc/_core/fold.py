@@ -11,9 +11,13 @@ SymPy builds it: a constant must be a finite real number whose decimal exponent 
 * a function of *plain* constants (numbers, ``pi``, ``E`` and small combinations of them, with
   rationals up to :data:`SPECIAL_BOUND` for functions beyond the elementary ones) keeps SymPy's
   exact form: ``sin(2)``, ``gamma(1/2)`` is ``sqrt(pi)``;
-* any other constant becomes a float of its value: ``sin(sin(2))`` is ``0.789...``.
+* any other constant becomes a float of its value (an integer stays one): ``sin(sin(2))`` is
+  ``0.789...``, ``floor(exp(exp(2)))`` is ``1618``.
 
-So each node costs a bounded amount of work, whatever the text nests around a constant.
+So each node costs a bounded amount of work, whatever the text nests around a constant. A
+function of an expression with variables is built as written (``sin(-x)`` stays, where SymPy
+would rewrite it as ``-sin(x)`` after questions about the whole argument that take seconds on
+nested trees); arithmetic with variables is SymPy's.
 
 Example:
     >>> from jaxcalc._core.parse import parse
@@ -104,6 +108,8 @@ class Folder:
         a constant). A constant that SymPy made infinite or complex (``csc(pi)`` is ``zoo``
         where its value at 30 digits is merely large) is refused; one beyond
         :data:`EXACT_NODES` nodes or ``max_digits`` digits becomes a float."""
+        if value is None and expr.is_Atom and not expr.is_Symbol:  # a constant again: x - x
+            value = self.check(self.value(expr), site)
         if value is None:
             self._values.setdefault(expr, None)
             return expr
@@ -230,10 +236,11 @@ class Folder:
         """``build(*args)``; a function of constants is valued numerically first, and kept
         exact only when its arguments are plain (see the module docstring)."""
         values = [self.value(arg) for arg in args]
-        if any(value is None for value in values):
-            with sympy.evaluate(False):  # SymPy's rewriting of functions of symbolic arguments
-                return self.settle(build(*args), None, site)  # can take seconds at depth 8
         template, elementary = _template(build, len(args))
+        if any(value is None for value in values):
+            if build is template.func:  # one SymPy head, such as sin: built as written
+                return self.settle(template.func(*args, evaluate=False), None, site)
+            return self.settle(build(*args), None, site)
         orders = [_evaluate(f.args[0], values) for f in template.atoms(sympy.polygamma)]
         if any(order is not None and abs(order) > POLYGAMMA_ORDER for order in orders):
             raise site.error(TooLargeError, f"has a polygamma order beyond {POLYGAMMA_ORDER}")
