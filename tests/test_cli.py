@@ -244,3 +244,11 @@ def test_success_is_quiet_in_a_real_process(tmp_path):
                           capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout.startswith("argmin of log(floor(x)): index 0, x = 0.0")
+
+
+def test_parser_limits_from_the_command_line(capsys):
+    status, out, err = run(capsys, "diff", "x**2 + 1", "--max-length", "3")
+    assert (status, out) == (2, "") and "text is 8 characters; the limit is 3" in err
+    status, _, err = run(capsys, "tangent", "x**2", "--at", "1", "--max-depth", "0")
+    assert status == 2 and "`ParseLimits.max_depth` must be a positive integer, got 0" in err
+    assert run_json(capsys, "diff", "x**2 + 1", "--max-length", "8")["derivative"] == "2*x"

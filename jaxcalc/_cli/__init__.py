@@ -97,10 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     for module in _SUBCOMMANDS:
         sub = module.register(subparsers)
-        try:
-            sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-        except argparse.ArgumentError:  # the subcommand has its own (bench: --json FILE)
-            pass
+        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
 

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from .._core.errors import InputError
 from .._core.function import Function
+from .._core.parse import ParseLimits
 
 DTYPE = "float64"  # the CLI computes in float64 (scoped x64, see jaxcalc._core.execute)
 
 
-def add_expression(parser) -> None:
-    parser.add_argument("expression", help='a formula such as "x**3 - 1/x" (^ also means power)')
+def add_expression(parser, several: str = "") -> None:
+    """The expression argument (``several``: help for taking more than one) and the parser
+    limits, ``--max-length N`` etc.: one option per field of :class:`~jaxcalc.ParseLimits`."""
+    parser.add_argument("expression", nargs="+" if several else None,
+                        help='a formula such as "x**3 - 1/x" (^ also means power)' + several)
+    group = parser.add_argument_group("parser limits (see jc.ParseLimits)")
+    for field in dataclasses.fields(ParseLimits):
+        group.add_argument(f"--{field.name.replace('_', '-')}", type=int, metavar="N",
+                           default=field.default, help=f"default {field.default}")
 
 
-def function(args) -> Function:
-    return Function(args.expression)
+def limits(args) -> ParseLimits:
+    """The parser limits the command line asked for (validated by ParseLimits)."""
+    return ParseLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ParseLimits)})
+
+
+def function(args, text: str | list[str] | None = None) -> Function:
+    """The Function of ``text`` (default: the command's expression), within ``--max-*``."""
+    return Function(args.expression if text is None else text, limits=limits(args))
 
 
 def number(text: str) -> float:

@@ -18,9 +18,7 @@ from . import common
 
 def register(subparsers):
     parser = subparsers.add_parser("diff", help="differentiate an expression (or a Jacobian)")
-    parser.add_argument("expression", nargs="+",
-                        help='a formula such as "x**3 - 1/x" (^ also means power); several '
-                             "with --jacobian")
+    common.add_expression(parser, several="; several with --jacobian")
     parser.add_argument("--wrt", help="the variable (needed when there are several)")
     parser.add_argument("--order", type=int, default=1, help="derivative order (default 1)")
     parser.add_argument("--jacobian", action="store_true",
@@ -57,7 +55,7 @@ def handle(args):
     if len(args.expression) > 1:
         raise InputError("several expressions need --jacobian (or differentiate one at a time)")
     (text,) = args.expression
-    f = Function(text)
+    f = common.function(args, text)
     if args.wrt is None and len(f.variables) > 1:
         raise InputError(f"`{text}` has variables {', '.join(f.variables)}: choose one with --wrt")
     f = as_function(f, args.wrt)  # a constant is a function of --wrt (default x)
@@ -71,7 +69,7 @@ def handle(args):
 def _jacobian(args):
     if args.wrt is not None or args.order != 1:
         raise InputError("--jacobian takes all first derivatives: drop --wrt and --order")
-    f = as_function(Function(args.expression))
+    f = as_function(common.function(args))
     exact = Function(jacobian(f).expr, f.variables)  # the printed matrix, lowered
     rows = [[str(entry) for entry in row] for row in exact.expr.tolist()]
     payload = {"expressions": list(args.expression), "variables": list(f.variables),
