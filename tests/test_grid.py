@@ -583,9 +583,12 @@ def test_outer_product_arrays_are_a_mesh():
 @pytest.mark.slow
 def test_reduction_over_broadcast_inputs_stays_small():
     # 4000 x 70000 = 2.8e8 points: full-size float64 inputs would be 2.2 GB each
-    script = ("import resource, numpy as np, jaxcalc as jc\n"
+    # Peak RSS from VmHWM: ru_maxrss would report the parent's (pytest's) peak too, since Linux
+    # carries it across fork and exec.
+    script = ("import re, numpy as np, jaxcalc as jc\n"
               "v = jc.evaluate('x*y', (np.ones((4000, 1)), np.ones((1, 70000))), reduce='max')\n"
-              "print(float(v), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+              "status = open('/proc/self/status').read()\n"
+              "print(float(v), re.search(r'VmHWM:\\s*(\\d+)', status).group(1))\n")
     import subprocess
     import sys
 
