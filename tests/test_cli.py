@@ -252,3 +252,12 @@ def test_parser_limits_from_the_command_line(capsys):
     status, _, err = run(capsys, "tangent", "x**2", "--at", "1", "--max-depth", "0")
     assert status == 2 and "`ParseLimits.max_depth` must be a positive integer, got 0" in err
     assert run_json(capsys, "diff", "x**2 + 1", "--max-length", "8")["derivative"] == "2*x"
+
+
+def test_steps_through_plot_and_grid_derivatives(capsys, tmp_path):
+    steps = "floor(exp(x-1))+floor(exp(x-2))"
+    payload = run_json(capsys, "grid", steps, "--range", "0", "3", "--points", "7", "--order", "1",
+                       "--reduce", "max")
+    assert payload["value"] == 0.0
+    status, _, err = run(capsys, "plot", steps, "--derivative", "-o", str(tmp_path / "s.png"))
+    assert (status, err) == (0, "") and (tmp_path / "s.png").stat().st_size > 1000
