@@ -114,6 +114,7 @@ def _nodes(expr: sympy.Basic) -> int:
     return sum(1 for _ in sympy.preorder_traversal(expr))
 
 
-def short(expr: sympy.Basic, width: int = 60) -> str:
+def short(expr: sympy.Basic | str, width: int = 60) -> str:
+    """``expr`` printed, cut to ``width`` characters with ``...`` (for messages and labels)."""
     text = str(expr)
     return text if len(text) <= width else text[: width - 3] + "..."

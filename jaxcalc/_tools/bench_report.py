@@ -31,6 +31,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+from .._core.symbolic import short
 from .._grid.files import atomic_write
 from .bench_measure import cache_bytes
 from .bench_methods import ERROR_FLOOR, METHODS
@@ -122,7 +123,7 @@ def _count(n: int) -> str:
 
 
 def _short(text: str, width: int = _TEXT_WIDTH) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+    return short(text, width)
 
 
 def write_text(path, text: str) -> Path:

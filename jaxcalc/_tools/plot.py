@@ -22,6 +22,7 @@ import sympy
 from .._core.derive import derivative, gradient
 from .._core.errors import InputError
 from .._core.function import Function, as_function, symbol
+from .._core.symbolic import short
 from .._core.tangent import tangent
 from .._grid.files import atomic_write, writable
 from . import fd
@@ -70,7 +71,7 @@ def _one_variable(f) -> Function:
 
 
 def _short(text: str, width: int = _LABEL_CHARS) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+    return short(text, width)
 
 
 def _numbers(fn, xs, dtype=_DTYPE) -> np.ndarray:
