@@ -7,7 +7,9 @@ with ``dtype=`` or a scoped ``jax.enable_x64(True)``, exactly as users do.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
+import time
 from collections.abc import Mapping
 
 import jax
@@ -104,3 +106,20 @@ def compilations(callable_):
     kernel = callable_.kernel
     before = kernel.compiles
     yield lambda: kernel.compiles - before
+
+
+@contextlib.contextmanager
+def cpu_budget(seconds: float):
+    """Fails when the block takes more than ``seconds`` of this thread's CPU time: the work
+    itself, not JAX's background threads nor a collection of the whole test process's heap
+    (garbage collection is paused during the block: one late in the suite took ~1 s). Yields
+    a list that holds the seconds spent once the block is done."""
+    gc.disable()
+    spent = []
+    start = time.thread_time()
+    try:
+        yield spent
+    finally:
+        spent.append(time.thread_time() - start)
+        gc.enable()
+    assert spent[0] < seconds, f"took {spent[0]:.2f} s of CPU; the budget is {seconds} s"

@@ -9,10 +9,10 @@ moves (see ``tests/test_parse.py``).
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 import sympy
+from conftest import cpu_budget
 from test_parse import CORPUS, CPU_BUDGET
 
 from jaxcalc._cli import main
@@ -62,18 +62,16 @@ def tower(name: str, seed: str, depth: int, inner_first: bool = True) -> str:
 def parse_within_budget(text: str) -> tuple[str, float]:
     """Parse ``text``: a real expression or a ParseError, never anything else; returns the
     outcome (for determinism checks) and the CPU seconds spent."""
-    start = time.thread_time()
-    try:
-        expr = parse(text)
-    except ParseError as err:
-        outcome = f"{type(err).__name__}: {err}"
-    else:
-        assert isinstance(expr, sympy.Expr)
-        assert not expr.has(sympy.I, sympy.zoo, sympy.oo, sympy.nan), expr  # real constants
-        outcome = str(expr)
-    spent = time.thread_time() - start
-    assert spent < CPU_BUDGET, f"{text[:80]!r} took {spent:.2f} s of CPU"
-    return outcome, spent
+    with cpu_budget(CPU_BUDGET) as spent:
+        try:
+            expr = parse(text)
+        except ParseError as err:
+            outcome = f"{type(err).__name__}: {err}"
+        else:
+            assert isinstance(expr, sympy.Expr)
+            assert not expr.has(sympy.I, sympy.zoo, sympy.oo, sympy.nan), expr  # real constants
+            outcome = str(expr)
+    return outcome, spent[0]
 
 
 @pytest.mark.parametrize(("what", "text"), FAMILIES, ids=[f[0] for f in FAMILIES])
