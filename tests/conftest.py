@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import pytest
 import sympy
+from jax import monitoring
 
 DTYPES = ("float32", "float64")
 
@@ -123,3 +124,18 @@ def cpu_budget(seconds: float):
         spent.append(time.thread_time() - start)
         gc.enable()
     assert spent[0] < seconds, f"took {spent[0]:.2f} s of CPU; the budget is {seconds} s"
+
+
+@pytest.fixture
+def backend_compiles():
+    """Count XLA backend compiles (jax.monitoring, public API) inside the test: call it
+    for the number so far."""
+    events = []
+
+    def listen(name, secs, **kw):
+        if name == "/jax/core/compile/backend_compile_duration":
+            events.append(secs)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    yield lambda: len(events)
+    monitoring.unregister_event_duration_listener(listen)

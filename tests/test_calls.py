@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import monitoring
 
 import jaxcalc as jc
 from jaxcalc._core import caches, execute, hostcall, memory
@@ -28,19 +27,6 @@ def _x64_stays_off():
     yield
     assert jax.config.jax_enable_x64 is False  # no call may flip the global flag
 
-
-@pytest.fixture
-def backend_compiles():
-    """Count XLA backend compiles (jax.monitoring, public API) inside the test."""
-    events = []
-
-    def listen(name, secs, **kw):
-        if name == "/jax/core/compile/backend_compile_duration":
-            events.append(secs)
-
-    monitoring.register_event_duration_secs_listener(listen)
-    yield lambda: len(events)
-    monitoring.unregister_event_duration_listener(listen)
 
 
 # -- numbers in, numbers out ------------------------------------------------------------------

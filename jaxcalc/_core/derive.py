@@ -33,7 +33,14 @@ from .function import ExpressionKernel, Function, as_function, symbol
 from .lower import has_taylor_rules
 from .parse import DEFAULT_LIMITS, ParseLimits
 from .registry import Registry, check_symbolic
-from .symbolic import MAX_NODES, check_order, pick_variable, short, symbolic_derivative
+from .symbolic import (
+    MAX_NODES,
+    check_order,
+    nodes,
+    pick_variable,
+    short,
+    symbolic_derivative,
+)
 
 _METHODS = ("auto", "ad", "symbolic")
 
@@ -227,7 +234,8 @@ def _auto(kernel, index: int, n: int):
     taylor = _taylor(kernel)
     if n <= 2 or taylor:
         exact = None
-        if n >= 3 and _nodes(kernel) <= AUTO_SYMBOLIC_NODES:  # small: SymPy's is cheapest
+        small = sum(map(nodes, _root(kernel).exprs)) <= AUTO_SYMBOLIC_NODES
+        if n >= 3 and small:  # small: SymPy's derivative is the cheapest program
             exact = _try_symbolic(kernel, index, n, AUTO_SYMBOLIC_NODES)
         return exact or _ad_kernel(kernel, index, n, taylor)
     exact = _try_symbolic(kernel, index, n, MAX_NODES)
@@ -246,10 +254,6 @@ def _root(kernel) -> ExpressionKernel:
     while isinstance(kernel, _Derived):
         kernel = kernel.base
     return kernel
-
-
-def _nodes(kernel) -> int:
-    return sum(1 for e in _root(kernel).exprs for _ in sympy.preorder_traversal(e))
 
 
 def _try_symbolic(kernel, index: int, n: int, max_nodes: int) -> ExpressionKernel | None:

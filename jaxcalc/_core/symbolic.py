@@ -78,13 +78,13 @@ def symbolic_derivative(expr: sympy.Basic, wrt: sympy.Symbol | Sequence[sympy.Sy
         return expr.applyfunc(lambda e: symbolic_derivative(e, path, max_nodes=max_nodes))
     steps = {node: sympy.Dummy(real=True) for node in expr.atoms(*_STEPS)}
     result = expr.xreplace(steps)
-    sizes = [_nodes(result)]
+    sizes = [nodes(result)]
     for order, symbol in enumerate(path, 1):
         try:
             result = sympy.diff(result, symbol)
         except (RecursionError, MemoryError):  # pragma: no cover - SymPy internals
             raise ResourceError(f"SymPy could not differentiate `{short(expr)}`") from None
-        sizes.append(_nodes(result))
+        sizes.append(nodes(result))
         estimate = _estimate(sizes, len(path))
         if sizes[-1] > max_nodes or estimate > _EARLY * max_nodes:
             reached = f"order {order} has {sizes[-1]} nodes"
@@ -109,7 +109,7 @@ def _estimate(sizes: list[int], n: int) -> float:
     return sizes[-1] * rate ** (n - k)
 
 
-def _nodes(expr: sympy.Basic) -> int:
+def nodes(expr: sympy.Basic) -> int:
     """Nodes of the expression tree (a repeated subtree counts each time: SymPy's work does)."""
     return sum(1 for _ in sympy.preorder_traversal(expr))
 
