@@ -234,8 +234,8 @@ def _auto(kernel, index: int, n: int):
     taylor = _taylor(kernel)
     if n <= 2 or taylor:
         exact = None
-        small = sum(map(nodes, _root(kernel).exprs)) <= AUTO_SYMBOLIC_NODES
-        if n >= 3 and small:  # small: SymPy's derivative is the cheapest program
+        # a small formula: SymPy's derivative is the cheapest program
+        if n >= 3 and sum(map(nodes, _root(kernel).exprs)) <= AUTO_SYMBOLIC_NODES:
             exact = _try_symbolic(kernel, index, n, AUTO_SYMBOLIC_NODES)
         return exact or _ad_kernel(kernel, index, n, taylor)
     exact = _try_symbolic(kernel, index, n, MAX_NODES)
