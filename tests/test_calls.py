@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import jaxcalc as jc
-from jaxcalc._core import caches, execute, hostcall, memory
+from jaxcalc._core import caches, execute, hostcall, memory, threads
 
 F64 = "float64"
 CPU_ONLY = pytest.mark.skipif(jax.default_backend() != "cpu",
@@ -89,7 +89,7 @@ def test_one_compile_per_shape_at_any_offset_with_results_kept_or_dropped(points
 def test_the_blocked_route_compiles_once_for_every_size(backend_compiles):
     f = jc.Function("x**2 + 7.25*x")
     before = backend_compiles()
-    for n in (N_LARGE, 2 * N_LARGE + 1, 3 * hostcall.BLOCK):
+    for n in (N_LARGE, 2 * N_LARGE + 1, 3 * hostcall.MIN_POINTS):
         xs = np.linspace(0, 1, n)
         np.testing.assert_allclose(np.asarray(f(xs)), xs**2 + 7.25 * xs, rtol=1e-15)
     assert backend_compiles() - before == 1
@@ -104,6 +104,68 @@ def test_equal_functions_share_plans_and_programs():
 
 
 @CPU_ONLY
+def test_a_repeated_call_reuses_its_plan_and_any_change_takes_the_full_path():
+    f = jc.Function("x**2 - 0.625")
+    x32, x64 = np.linspace(0, 1, 5, dtype=np.float32), np.linspace(0, 1, 5)
+    for xs in (x32, x32, x64, x64, x32, x64[:3], jnp.asarray(x32), 2.0, x32):
+        ys = f(xs)  # the previous call's plan, or the table's: values and dtypes as always
+        expected = np.asarray(xs, np.float64)**2 - 0.625
+        assert ys.dtype == getattr(xs, "dtype", np.float64)
+        np.testing.assert_allclose(np.asarray(ys, np.float64), expected, rtol=1e-6)
+    assert f._last[:3] == (np.ndarray, np.dtype(np.float32), (5,))
+    assert f.kernel.compiles == 4  # float32 and float64 of 5 points, float64 of 3, and 1
+    g = jax.tree_util.tree_map(lambda leaf: leaf, f)  # a copy from the pytree: its own plan
+    assert g._last[0] is None and float(g(np.float32(1.0))) == 0.375
+
+
+def test_clear_caches_leaves_a_remembered_plan_compiling_only_once():
+    f = jc.Function("x**2 + 0.8125")
+    xs = np.ones(6)
+    f(xs), f(xs)
+    jc.clear_caches()
+    f(xs), f(xs[:3]), f(xs)  # the remembered plan, then the table's, then remembered again
+    assert f.kernel.compiles == 3  # 6 points before and after clearing, 3 points once
+
+
+# -- threads: split only where the work pays for the hand-off ----------------------------------
+def _program_text(function, xs) -> str:
+    (run, _, plan), = execute._plans(function.kernel).table.values()
+    with execute.precision(plan.dtype):
+        return plan.program.lower((), xs).compile().as_text()
+
+
+@CPU_ONLY
+def test_cheap_calls_run_on_one_thread_and_heavy_ones_split(backend_compiles):
+    xs = np.linspace(0.5, 2, 10_000, dtype=np.float32)
+    cheap = jc.derivative("x**3 - 1/x + 0.0625")  # XLA alone split it: 20-80 µs per call
+    heavy = jc.derivative("log(cosh(log(cosh(log(cosh(log(cosh(x)) + 1)) + 1)) + 1)) + 0.0625")
+    for d in (cheap, heavy):
+        before = backend_compiles()
+        first = np.asarray(d(xs))
+        np.testing.assert_array_equal(np.asarray(d(xs)), first)
+        assert backend_compiles() - before == 1 and d.kernel.compiles == 1
+    np.testing.assert_allclose(np.asarray(cheap(xs)), 3 * xs**2 + 1 / xs**2, rtol=1e-6)
+    assert "outer_dimension_partitions" not in _program_text(cheap, xs)
+    assert "outer_dimension_partitions" in _program_text(heavy, xs)
+
+
+def test_the_work_estimate_counts_nested_programs_and_the_dtype():
+    def f(x):
+        return jax.jit(jnp.exp)(x) * x + 1  # a nested program
+
+    estimate = {}
+    for dtype in ("float32", "float64"):
+        with jax.enable_x64(dtype == F64):
+            jaxpr = jax.make_jaxpr(f)(jnp.zeros(1000, dtype)).jaxpr
+        estimate[dtype] = threads.microseconds(jaxpr)
+    per_point = threads.TRANSCENDENTAL_NS + 2 * threads.ARITHMETIC_NS  # exp; mul, add
+    assert estimate["float32"] == pytest.approx(1000 * per_point / 1e3)
+    assert estimate["float64"] == pytest.approx(2 * estimate["float32"])
+    assert threads.split(jaxpr) is False
+    big = jax.make_jaxpr(f)(jnp.zeros(100_000, "float32")).jaxpr
+    assert threads.split(big) is True
+
+
 # -- nothing kept behind the caller's back; bounded, clearable caches ---------------------------
 def test_dropped_results_free_their_memory():
     f = jc.Function("2*x + 1")

@@ -11,10 +11,12 @@ param leaves. :func:`call` is the one path from user inputs to results:
 * **Work once per signature, not per call.** The first call with a new signature (``dtype=``
   and each input's and param's type, dtype and shape) does every check: arity, dtype, that the
   inputs broadcast, that the result fits in memory (before anything is allocated); it picks the
-  route and keeps the plan in a bounded table shared by equal kernels. A later call with that
+  route (on the CPU, whether the program splits its points over threads: ``_core.threads``)
+  and keeps the plan in a bounded table shared by equal kernels. A later call with that
   signature builds the key and runs the plan: one call of the kernel's jitted program (JAX's
-  own dispatch; one compile per shape and dtype), or for large CPU host inputs the blocked
-  route of :mod:`hostcall` (one compile for every size).
+  own dispatch; one trace and one compile per shape and dtype), or for large CPU host inputs
+  the blocked route of :mod:`hostcall` (one compile for every size). A callable remembers its
+  previous one-array call: the same class, dtype and shape again skip even the key.
 * **Inside a JAX trace** (``jax.jit``/``grad``/``vmap`` of user code, traced inputs or
   params) the kernel is simply traced, under JAX's precision rule: Python numbers are float64
   only inside ``with jax.enable_x64(True):``, and an explicit ``dtype="float64"`` outside it is
@@ -46,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import caches, hostcall, memory
+from . import caches, hostcall, memory, threads
 from .errors import InputError
 
 _FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
@@ -84,26 +86,30 @@ class Kernel:
         return _plans(self).traces
 
 
-_NO_CALL = (None, None, None, None, None, None)
-
-
 class _Plans:
-    """What equal kernels share: one jitted program per working dtype, and the table call
-    signature -> ``(run, x64, plan)`` (``last`` repeats the previous one-input entry)."""
+    """What equal kernels share: per working dtype one traced function, jitted as up to two
+    programs (threads split by XLA, or one thread: see ``_core.threads``), and the table call
+    signature -> ``(run, x64, plan)``."""
 
-    __slots__ = ("kernel", "programs", "table", "last", "traces", "__weakref__")
+    __slots__ = ("kernel", "bodies", "programs", "table", "traces", "__weakref__")
 
     def __init__(self, kernel: Kernel):
         self.kernel = kernel
-        self.programs: dict[np.dtype, Callable] = {}
+        self.bodies: dict[np.dtype, Callable] = {}
+        self.programs: dict[tuple[np.dtype, bool], Callable] = {}
         self.table: dict[tuple, tuple] = {}
-        self.last = _NO_CALL  # (class, dtype, shape, dtype argument, run, x64)
         self.traces = 0
 
-    def program(self, dtype: np.dtype) -> Callable:
-        jitted = self.programs.get(dtype)
+    def program(self, dtype: np.dtype, split: bool = True) -> Callable:
+        """The jitted program for ``dtype``; ``split=False``: compiled to run on one thread.
+        Both wrap one function, so JAX traces each shape once for the two."""
+        jitted = self.programs.get((dtype, split))
         if jitted is None:
-            jitted = self.programs[dtype] = jax.jit(functools.partial(self._trace, dtype=dtype))
+            body = self.bodies.get(dtype)
+            if body is None:
+                body = self.bodies[dtype] = functools.partial(self._trace, dtype=dtype)
+            options = None if split else threads.ONE_THREAD_OPTIONS
+            jitted = self.programs[dtype, split] = jax.jit(body, compiler_options=options)
         return jitted
 
     def _trace(self, leaves, *xs, dtype):
@@ -112,11 +118,11 @@ class _Plans:
                                *(jnp.asarray(x, dtype) for x in xs))
 
     def clear(self) -> None:
-        self.last = _NO_CALL
+        """Forget every plan and compiled program (the jitted objects stay, emptied, so that
+        callables still holding one compile no more than a fresh one would)."""
         self.table.clear()
         for jitted in self.programs.values():
             jitted.clear_cache()
-        self.programs.clear()
 
 
 _SHARED: collections.OrderedDict[Kernel, _Plans] = collections.OrderedDict()
@@ -158,38 +164,60 @@ def _signature(dtype, xs: Sequence[object], leaves: Sequence[object]) -> tuple:
     return tuple(key)
 
 
+_NO_CALL = (None, None, None, None)
+
+
+class Elementwise:
+    """Base of the callables that compute a kernel with param leaves elementwise (subclasses
+    set ``_kernel``, ``_leaves`` and ``_label``, the name errors use). Calling one is
+    :func:`call`; a call with one array like the previous call's (class, dtype, shape) and no
+    keywords reruns that call's plan after three comparisons, then JAX's own dispatch."""
+
+    _last = _NO_CALL  # (class, dtype, shape, run(x)) of the previous one-array call
+
+    def __call__(self, *xs, dtype=None, out=None) -> jax.Array:
+        if len(xs) == 1 and dtype is None and out is None:
+            x = xs[0]
+            cls, kind, shape, run = self._last
+            if x.__class__ is cls and x.dtype is kind and x.shape == shape:
+                return run(x)
+        return call(self._kernel, self._leaves, xs, dtype, self._label, out, owner=self)
+
+
 def call(kernel: Kernel, leaves: Sequence[object], xs: Sequence[object], dtype=None,
-         name: str = "this function", out: np.ndarray | None = None):
+         name: str = "this function", out: np.ndarray | None = None,
+         owner: Elementwise | None = None):
     """Evaluate ``kernel`` on ``xs`` elementwise (see the module docstring): a ``jax.Array``
-    of the working dtype, or ``out`` filled with the result."""
-    # The hot path: attribute reads, a few comparisons (one input, no params, the signature of
-    # the previous call) or one dict lookup; everything else happens once per signature.
+    of the working dtype, or ``out`` filled with the result. A known signature costs one dict
+    lookup; ``owner`` (the callable) then remembers a one-array call's plan for its next call."""
     if out is not None:
         return _first_call(kernel, leaves, xs, dtype, name, out)
     try:
-        plans = kernel._jaxcalc_plans
-        if leaves or len(xs) != 1:
-            run, x64, _ = plans.table[_signature(dtype, xs, leaves)]
-        else:
-            x = xs[0]
-            cls, kind, shape, asked, run, x64 = plans.last
-            if not (x.__class__ is cls and dtype is asked
-                    and (cls is float or (x.dtype is kind and x.shape == shape))):
-                if x.__class__ is float:
-                    run, x64, _ = plans.table[dtype, float]
-                    plans.last = float, None, None, dtype, run, x64
-                else:
-                    run, x64, _ = plans.table[dtype, x.__class__, x.dtype, x.shape]
-                    plans.last = x.__class__, x.dtype, x.shape, dtype, run, x64
+        run, x64, _ = kernel._jaxcalc_plans.table[_signature(dtype, xs, leaves)]
     except (AttributeError, KeyError, TypeError):  # TypeError: an unhashable `dtype`
         return _first_call(kernel, leaves, xs, dtype, name, out)
-    if x64:  # what `with jax.enable_x64(True):` does (thread-local), minus building it
-        previous = _X64.swap_local(True)
-        try:
-            return run(leaves, *xs)
-        finally:
-            _X64.set_local(previous)
+    if owner is not None and dtype is None and len(xs) == 1 and xs[0].__class__ is not float:
+        x = xs[0]
+        owner._last = x.__class__, x.dtype, x.shape, _bound(run, x64, leaves)
+    if x64:
+        return _in_x64(run, leaves, xs)
     return run(leaves, *xs)
+
+
+def _bound(run, x64: bool, leaves) -> Callable:
+    """``run`` of one input with ``leaves`` given (in the x64 scope for float64)."""
+    if x64:
+        return lambda x: _in_x64(run, leaves, (x,))
+    return functools.partial(run, leaves)
+
+
+def _in_x64(run, leaves, xs):
+    """``run(leaves, *xs)`` as inside ``with jax.enable_x64(True):`` (thread-local)."""
+    previous = _X64.swap_local(True)
+    try:
+        return run(leaves, *xs)
+    finally:
+        _X64.set_local(previous)
 
 
 class _Scoped:
@@ -291,8 +319,14 @@ def _plan(plans: _Plans, leaves, xs, dtype):
         raise InputError(f"input shapes do not broadcast: {shapes}") from None
     program = plans.program(working)
     with precision(working):
-        route = hostcall.route(program, batch, leaves, xs)
-        result = route.result if route is not None else program.eval_shape(leaves, *xs)
+        route = hostcall.route(plans.program(working, split=False), batch, leaves, xs)
+        if route is None:
+            traced = program.trace(leaves, *xs)  # the trace the first run compiles
+            result = traced.out_info
+            if jax.default_backend() == "cpu" and not threads.split(traced.jaxpr.jaxpr):
+                program = plans.program(working, split=False)
+        else:
+            result = route.result
     points = int(np.prod(batch, dtype=np.int64))
     memory.require_result(
         int(np.prod(result.shape, dtype=np.int64)) * result.dtype.itemsize,

@@ -153,7 +153,7 @@ def _names(values: Sequence[str] | str | None, what: str) -> tuple[str, ...] | N
 
 
 @jax.tree_util.register_pytree_node_class
-class Function:
+class Function(_execute.Elementwise):
     """A formula as a fast, differentiable, elementwise JAX function.
 
     Args:
@@ -276,9 +276,6 @@ class Function:
     @property
     def leaves(self) -> tuple[object, ...]:
         return self._leaves
-
-    def __call__(self, *xs, dtype=None, out=None) -> jax.Array:
-        return _execute.call(self._kernel, self._leaves, xs, dtype, self._label, out)
 
     @functools.cached_property
     def _label(self) -> str:  # printing a SymPy expression costs ~0.1 ms: once, not per call

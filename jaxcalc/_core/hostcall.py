@@ -4,12 +4,14 @@ memory NumPy allocates.
 Why: a fresh 10^7-point float64 result allocated by XLA:CPU costs ~19 500 first-touch page faults
 (4 KiB pages, ~35 ms of kernel time on the 2-core benchmark machine) before a single value is
 computed, while NumPy asks the kernel for transparent huge pages (~600 faults): plain jit calls
-ran 2-3x slower than NumPy there. So the result is allocated by NumPy (64-byte aligned), the
-kernel's jitted program runs on blocks of :data:`BLOCK` points (one program for every input
-size, address and alignment; the last block is padded), each block's result is copied into place
-while the next block computes, and the filled array comes back zero-copy as a ``jax.Array``.
-Values are identical to one plain jit call (the same program on the same points). Nothing is
-kept between calls; ``out=`` (see ``_core.execute``) fills the caller's own array instead.
+ran 2-3x slower than NumPy there. So the result is allocated by NumPy (64-byte aligned), and
+:data:`WORKERS` threads, one per CPU, each take every WORKERS-th block of :data:`BLOCK` points:
+each runs the kernel's one-thread program on its block (one program for every input size,
+address and alignment; the last block is padded) and copies the result into place while it is
+still in the core's cache. The cores stream the data side by side, where XLA's own threads would
+hand off every block. Values are identical to one plain jit call (the same program on the same
+points). Nothing is kept between calls; ``out=`` (see ``_core.execute``) fills the caller's own
+array instead.
 
 Example:
     >>> import numpy as np
@@ -23,19 +25,23 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import numpy as np
 
 from . import memory
 
-#: Points per block, the program's one shape: 4 MiB of float64 results, cache-resident. Fewer,
-#: larger blocks mean fewer hand-offs to XLA's threads (measured, 10^7 float64 points on the
-#: shared 2-core machine, f1': blocks of 2^17 65 ms, 2^19 52 ms, 2^21 65 ms; one jit call 131 ms).
-BLOCK = 1 << 19
+#: Points per block, the programs' one shape: 1 MiB of float64 inputs and as much of results,
+#: resident in a core's cache between computing and copying.
+BLOCK = 1 << 17
 #: Results of at least this many points take the blocked route (on the CPU, host inputs).
-MIN_POINTS = BLOCK
+MIN_POINTS = 1 << 19
+#: Threads filling a result, one per CPU this process may run on.
+WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 _ALIGN = 64  # bytes: XLA:CPU aliases host memory aligned like this instead of copying it
 
 
@@ -62,8 +68,9 @@ def _on_host(x: object) -> bool:
 def route(program, batch: tuple[int, ...], leaves: Sequence[object],
           xs: Sequence[object]) -> Blocked | None:
     """The blocked route for these inputs, or None where a plain call serves: small results,
-    accelerators, inputs not in host memory, broadcasting other than scalar-with-array. Call
-    inside ``_core.execute.precision``."""
+    accelerators, inputs not in host memory, broadcasting other than scalar-with-array.
+    ``program`` computes one block (compiled for one thread: the blocks are shared out over
+    threads here). Call inside ``_core.execute.precision``."""
     points = int(np.prod(batch, dtype=np.int64))
     if (points < MIN_POINTS or jax.default_backend() != "cpu"
             or any(np.ndim(p) != 0 for p in leaves)
@@ -117,15 +124,25 @@ class Blocked:
             return
         flat = _flat(xs, self.full)
         target = out.reshape(self.points, -1)
-        with _scope(self.dtype):
-            pending = None
-            for lo in range(0, self.points, BLOCK):
-                hi = min(lo + BLOCK, self.points)
-                computed = self.program(leaves, *_pieces(flat, self.full, lo, hi))  # async
-                if pending is not None:
-                    _copy(target, *pending)
-                pending = lo, hi, computed
-            _copy(target, *pending)
+        starts = range(0, self.points, BLOCK)
+        workers = min(WORKERS, len(starts))
+        stop = threading.Event()
+
+        def fill_share(first: int) -> None:
+            with _scope(self.dtype):
+                for lo in starts[first::workers]:
+                    if stop.is_set():
+                        return
+                    hi = min(lo + BLOCK, self.points)
+                    _copy(target, lo, hi, self.program(leaves, *_pieces(flat, self.full, lo, hi)))
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="jaxcalc-fill") as pool:
+            try:
+                for done in [pool.submit(fill_share, k) for k in range(workers)]:
+                    done.result()
+            except BaseException:  # Ctrl-C or an error: the other shares stop after a block
+                stop.set()
+                raise
 
 
 def _scope(dtype: np.dtype):
