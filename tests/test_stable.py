@@ -15,6 +15,7 @@ import jaxcalc as jc
 from jaxcalc._core import stable
 from jaxcalc._core.functions_table import logistic
 from jaxcalc._core.rewrite import stabilize
+from jaxcalc._tools.bench import GRID_FUNCTIONS
 
 X, Y = sympy.symbols("x y", real=True)
 
@@ -31,12 +32,14 @@ FUNCTIONS = {
     "log1p": (sympy.log(1 + X), [1e-12, -1e-10, 3.0, -0.999999]),
     "expm1": (sympy.exp(X) - 1, [1e-12, -1e-10, 3.0, -30.0]),
     "erfc": (sympy.erfc(X), [0.3, -3.0, 5.0, 20.0, -25.0]),
+    "logcosh": (sympy.log(sympy.cosh(X)), [1e-9, -0.3, 0.7499, 0.75, -2.5, 15.0, -40.0]),
 }
 
 
-def exact(expr: sympy.Expr, n: int, point: float) -> float:
-    """The n-th derivative at ``point``, from 80-digit mpmath."""
-    with mpmath.workdps(80):
+def exact(expr: sympy.Expr, n: int, point: float, digits: int = 80) -> float:
+    """The n-th derivative at ``point``, from ``digits``-digit mpmath (SymPy's derivatives cancel
+    in their tails: about |point|·0.87 digits for those of ``log(cosh(u))``)."""
+    with mpmath.workdps(digits):
         return float(sympy.lambdify(X, sympy.diff(expr, X, n), "mpmath")(mpmath.mpf(point)))
 
 
@@ -53,6 +56,13 @@ def taylor(fn, x, n: int):
 def nested(fn, n: int):
     for _ in range(n):
         fn = jax.grad(fn)
+    return fn
+
+
+def forward(fn, n: int):
+    """The n-th derivative by nested forward mode (``jvp``)."""
+    for _ in range(n):
+        fn = (lambda f: lambda x: jax.jvp(f, (x,), (jnp.ones_like(x),))[1])(fn)
     return fn
 
 
@@ -130,6 +140,45 @@ def test_square_difference_keeps_value_and_slope():
         assert float(taylor(lambda b: stable.sqdiff(1.0, b), tiny, 1)) == -2e-9
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_logcosh_at_zero_both_signs_and_where_cosh_overflows(dtype):
+    """Value and derivatives 1-4 (nested jvp and Taylor mode) keep their relative accuracy, at
+    |u| = 1e3 too, where ``log(cosh(u))`` as written overflows; exact zeros at u = 0."""
+    points = [0.0, 1e-9, -0.3, 0.7499, 0.75, -0.9, 2.5, -15.0, 40.0, -700.0, 800.0, -1e3]
+    info, expr = np.finfo(dtype), sympy.log(sympy.cosh(X))
+    with jax.enable_x64(dtype == jnp.float64):
+        xs = jnp.array(points, dtype)
+        assert np.isinf(np.asarray(jnp.log(jnp.cosh(xs)))[-2:]).all()
+        for n in range(5):
+            expected = np.array([exact(expr, n, float(x), digits=1000) for x in xs])
+            got = [stable.logcosh(xs)] if n == 0 else [
+                jax.jit(forward(stable.logcosh, n))(xs),
+                jax.jit(taylor, static_argnums=(0, 2))(stable.logcosh, xs, n)]
+            zero, usable = expected == 0, np.abs(expected) > info.tiny  # sech(1e3)**2 underflows
+            for values in got:
+                assert values.dtype == dtype
+                values = np.asarray(values, np.float64)
+                assert np.all(values[zero] == 0), n
+                error = np.abs(values[usable] - expected[usable]) / np.abs(expected[usable])
+                assert np.all(error < 32 * info.eps), (n, error / info.eps)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_logcosh_values_within_an_ulp_across_both_forms(dtype):
+    """Dense in [-3, 3] and around |u| = 3/4, where the polynomial in u² hands over to
+    ``|u| - log(2) + log1p(exp(-2|u|))``: the value within ~1 ulp of 50-digit mpmath."""
+    near = np.linspace(0.74, 0.76, 201)
+    points = np.concatenate([np.linspace(-3, 3, 601), near, -near, np.geomspace(1e-6, 1e3, 200)])
+    with jax.enable_x64(dtype == jnp.float64):
+        xs = jnp.asarray(points, dtype)
+        got = np.asarray(stable.logcosh(xs), np.float64)
+    with mpmath.workdps(50):
+        expected = np.array([float(mpmath.log(mpmath.cosh(mpmath.mpf(float(x))))) for x in xs])
+    usable = expected != 0
+    error = np.abs(got[usable] - expected[usable]) / expected[usable]
+    assert error.max() < 2 * np.finfo(dtype).eps, error.max() / np.finfo(dtype).eps
+
+
 # -- rewrites ---------------------------------------------------------------------------------
 U = 2 * sympy.sin(X) + X  # any subexpression (no constant term: 1 + u stays 1 + u)
 REWRITES = [
@@ -147,6 +196,7 @@ REWRITES = [
     (Y - Y * sympy.exp(U), -Y * expm1(U)),
     (1 - sympy.cos(U), 2 * sympy.sin(U / 2) ** 2),
     (sympy.log(1 + U), log1p(U)),
+    (sympy.log(sympy.cosh(U)), stable.LogCosh(U)),
     (1 / (1 + sympy.exp(-U)), logistic(U)),
     (sympy.exp(U) / (1 + sympy.exp(U)), logistic(U)),
     (sympy.exp(-U) / (1 + sympy.exp(-U)) ** 2, logistic(U) * logistic(-U)),
@@ -198,3 +248,52 @@ def test_derivatives_of_the_reported_formula_by_every_path():
             got = jc.derivative(f, n=n, method=method)(xs)
             for value, reference in zip(got, expected, strict=True):
                 assert relative(value, reference) < 1e-13, (n, method)
+
+
+def test_log_cosh_head_for_sympy():
+    u = stable.LogCosh(X)
+    assert u.is_real and stable.LogCosh(0) == 0 and sympy.diff(u, X) == sympy.tanh(X)
+    assert u.rewrite(sympy.cosh) == sympy.log(sympy.cosh(X))
+    assert abs(sympy.N(stable.LogCosh(3), 40) - sympy.N(sympy.log(sympy.cosh(3)), 40)) < 1e-38
+
+
+def test_symbolic_derivatives_through_the_log_cosh_head():
+    """SymPy differentiates ``LogCosh`` (its ``fdiff``); the symbolic and AD paths agree with
+    80-digit references, also where ``cosh(3x)`` overflows (|x| > 237)."""
+    written = sympy.log(sympy.cosh(3 * X)) + X**2
+    f = jc.Function(stable.LogCosh(3 * X) + X**2)
+    xs = np.array([-400.0, -1.5, 0.0, 0.2, 2.0, 300.0])
+    for n in (1, 2, 3, 4):
+        expected = np.array([exact(written, n, x, digits=1000) for x in xs])
+        usable = np.abs(expected) > 1e-300
+        for method in ("symbolic", "ad"):
+            got = np.asarray(jc.derivative(f, n=n, method=method)(xs))
+            np.testing.assert_allclose(got[usable], expected[usable], rtol=1e-14, atol=0,
+                                       err_msg=f"order {n}, {method}")
+    assert jc.derivative(f, method="symbolic").expr == 3 * sympy.tanh(3 * X) + 2 * X
+
+
+def f5_exact(x: float) -> tuple[float, float]:
+    """The benchmark's f5 (ten nested ``log(cosh(u)) + 1``) and its slope, by 50-digit mpmath."""
+    with mpmath.workdps(50):
+        u, slope = mpmath.mpf(x), mpmath.mpf(1)
+        for _ in range(10):
+            slope *= mpmath.tanh(u)
+            u = mpmath.log(mpmath.cosh(u)) + 1
+        return float(u), float(slope)
+
+
+def test_the_benchmark_f5_lowers_through_log_cosh():
+    """Every level of f5 becomes ``LogCosh``: the values stay within a few ulp of the formula as
+    written and of mpmath, and the slope (AD and symbolic) within a few ulp of mpmath."""
+    f = jc.Function(GRID_FUNCTIONS["f5"])
+    assert stabilize(f.expr).count(stable.LogCosh) == 10
+    xs = np.linspace(-3, 3, 301)
+    value, slope = np.array([f5_exact(x) for x in xs]).T
+    eps = np.finfo(np.float64).eps
+    as_written = np.asarray(jc.Function(GRID_FUNCTIONS["f5"], rewrite=False)(xs))
+    np.testing.assert_allclose(f(xs), as_written, rtol=8 * eps, atol=0)
+    np.testing.assert_allclose(f(xs), value, rtol=8 * eps, atol=0)
+    for method in ("ad", "symbolic"):
+        got = np.asarray(jc.derivative(f, method=method)(xs))
+        np.testing.assert_allclose(got, slope, rtol=16 * eps, atol=0, err_msg=method)

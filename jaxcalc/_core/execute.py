@@ -200,18 +200,16 @@ def call(kernel: Kernel, leaves: Sequence[object], xs: Sequence[object], dtype=N
         x = xs[0]
         owner._last = x.__class__, x.dtype, x.shape, _bound(run, x64, leaves)
     if x64:
-        return _in_x64(run, leaves, xs)
+        return _in_x64(run, leaves, *xs)
     return run(leaves, *xs)
 
 
 def _bound(run, x64: bool, leaves) -> Callable:
     """``run`` of one input with ``leaves`` given (in the x64 scope for float64)."""
-    if x64:
-        return lambda x: _in_x64(run, leaves, (x,))
-    return functools.partial(run, leaves)
+    return functools.partial(_in_x64, run, leaves) if x64 else functools.partial(run, leaves)
 
 
-def _in_x64(run, leaves, xs):
+def _in_x64(run, leaves, *xs):
     """``run(leaves, *xs)`` as inside ``with jax.enable_x64(True):`` (thread-local)."""
     previous = _X64.swap_local(True)
     try:

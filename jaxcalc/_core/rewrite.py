@@ -22,6 +22,7 @@ written                                      lowered as
 ``c*exp(u) - c``                             ``c*expm1(u)``
 ``c - c*cos(u)``                             ``2*c*sin(u/2)**2``
 ``log(1 + u)``                               ``log1p(u)``
+``log(cosh(u))``                             ``LogCosh(u)`` (no overflow past |u| ≈ 710)
 ``(1 + exp(u))**-n``                         ``logistic(-u)**n``
 ``exp(k*u)*logistic(-u)**n``, 0 < k <= n     ``logistic(u)**k*logistic(-u)**(n-k)``
 ``sinh(u)**-n``, ``cosh(u)**-n``             ``csch(u)**n``, ``sech(u)**n``
@@ -60,7 +61,7 @@ import sympy
 from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 from .functions_table import logistic
-from .stable import HypotRatio, Leg, SquareDifference
+from .stable import HypotRatio, Leg, LogCosh, SquareDifference
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -267,6 +268,15 @@ def _exp_logistic(node: sympy.Mul) -> sympy.Expr | None:
     return None
 
 
+def _log(arg: sympy.Expr) -> sympy.Expr | None:
+    """``log(1 + u)`` → ``log1p(u)``, ``log(cosh(u))`` → ``LogCosh(u)``."""
+    if isinstance(arg, sympy.cosh):
+        return LogCosh(*arg.args)
+    if arg.is_Add and 1 in arg.args:
+        return log1p(sympy.Add(*(t for t in arg.args if t != 1)))
+    return None
+
+
 def _local(node: sympy.Expr) -> sympy.Expr | None:
     """One rewrite of ``node`` (whose arguments are already rewritten), or None."""
     if node.is_Add:
@@ -279,10 +289,8 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
         return _logistic(node) or _reciprocal(node) or _leg(node)
     if node.is_Mul:
         return _exp_logistic(node) or _quotient(node) or _hypot_ratio(node)
-    if isinstance(node, sympy.log) and node.args[0].is_Add:
-        terms = node.args[0].args
-        if 1 in terms:
-            return log1p(sympy.Add(*(t for t in terms if t != 1)))
+    if isinstance(node, sympy.log):
+        return _log(node.args[0])
     return None
 
 
