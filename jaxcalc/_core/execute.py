@@ -164,7 +164,7 @@ def _signature(dtype, xs: Sequence[object], leaves: Sequence[object]) -> tuple:
     return tuple(key)
 
 
-_NO_CALL = (None, None, None, None)
+_NO_CALL = (None, None, None, None, False)
 
 
 class Elementwise:
@@ -173,14 +173,20 @@ class Elementwise:
     :func:`call`; a call with one array like the previous call's (class, dtype, shape) and no
     keywords reruns that call's plan after three comparisons, then JAX's own dispatch."""
 
-    _last = _NO_CALL  # (class, dtype, shape, run(x)) of the previous one-array call
+    _last = _NO_CALL  # (class, dtype, shape, run(x), x64) of the previous one-array call
 
     def __call__(self, *xs, dtype=None, out=None) -> jax.Array:
         if len(xs) == 1 and dtype is None and out is None:
             x = xs[0]
-            cls, kind, shape, run = self._last
+            cls, kind, shape, run, x64 = self._last
             if x.__class__ is cls and x.dtype is kind and x.shape == shape:
-                return run(x)
+                if not x64:
+                    return run(x)
+                previous = _X64.swap_local(True)  # `with jax.enable_x64(True):`, inlined
+                try:
+                    return run(x)
+                finally:
+                    _X64.set_local(previous)
         return call(self._kernel, self._leaves, xs, dtype, self._label, out, owner=self)
 
 
@@ -198,20 +204,10 @@ def call(kernel: Kernel, leaves: Sequence[object], xs: Sequence[object], dtype=N
         return _first_call(kernel, leaves, xs, dtype, name, out)
     if owner is not None and dtype is None and len(xs) == 1 and xs[0].__class__ is not float:
         x = xs[0]
-        owner._last = x.__class__, x.dtype, x.shape, _bound(run, x64, leaves)
-    if x64:
-        return _in_x64(run, leaves, *xs)
-    return run(leaves, *xs)
-
-
-def _bound(run, x64: bool, leaves) -> Callable:
-    """``run`` of one input with ``leaves`` given (in the x64 scope for float64)."""
-    return functools.partial(_in_x64, run, leaves) if x64 else functools.partial(run, leaves)
-
-
-def _in_x64(run, leaves, *xs):
-    """``run(leaves, *xs)`` as inside ``with jax.enable_x64(True):`` (thread-local)."""
-    previous = _X64.swap_local(True)
+        owner._last = x.__class__, x.dtype, x.shape, functools.partial(run, leaves), x64
+    if not x64:
+        return run(leaves, *xs)
+    previous = _X64.swap_local(True)  # `with jax.enable_x64(True):` minus building it
     try:
         return run(leaves, *xs)
     finally:
