@@ -9,15 +9,17 @@ moves (see ``tests/test_parse.py``).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import pytest
 import sympy
 from conftest import cpu_budget
 from test_parse import CORPUS, CPU_BUDGET
 
+import jaxcalc as jc
 from jaxcalc._cli import main
 from jaxcalc._core.errors import ParseError
-from jaxcalc._core.parse import parse
+from jaxcalc._core.parse import DEFAULT_LIMITS, parse
 from jaxcalc._core.registry import REGISTRY
 
 #: Constants the towers are built around: small, negative, zero, huge, transcendental.
@@ -46,6 +48,20 @@ FAMILIES = [
     ("digamma of a large integer", "digamma(100000)"),
     ("polygamma of a huge order", "polygamma(10**6, 2)"),
     ("sqrt of a 300-digit number, powered", "sqrt(" + "7" * 300 + ")**9999"),
+    ("30 (cosh(u) + 1)**2 around x", "(cosh(" * 30 + "x" + ") + 1)**2" * 30),
+]  # fmt: skip
+
+#: Long texts of terms whose canonical forms SymPy works out by questions about each term's
+#: power base or call argument (1 to 60 ms a term): the parser bounds that work per text (see
+#: ``_core.fold``). Printing the first two is slow (about 6 and 15 s): SymPy's printer orders
+#: the terms by building their powers anew.
+LONG_FAMILIES = [
+    ("421-term sqrt(log(x+k)**2) sum", " + ".join(f"sqrt(log(x + {k})**2)" for k in range(1, 422))),
+    ("297-term sqrt(cot(asec(2*(x+k)))**3) sum",
+     " + ".join(f"sqrt(cot(asec(2*(x + {k})))**3)" for k in range(1, 298))),
+    ("300-term 1/(sec(x+k) + sec(x-k)) sum",
+     " + ".join(f"1/(sec(x + {k}) + sec(x - {k}))" for k in range(1, 301))),
+    ("561-term Mod(x+k, 3) sum", " + ".join(f"Mod(x + {k}, 3)" for k in range(1, 562))),
 ]  # fmt: skip
 
 
@@ -77,6 +93,14 @@ def parse_within_budget(text: str) -> tuple[str, float]:
 @pytest.mark.parametrize(("what", "text"), FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_issue_families(what, text):
     parse_within_budget(text)
+
+
+@pytest.mark.parametrize(("what", "text"), LONG_FAMILIES, ids=[f[0] for f in LONG_FAMILIES])
+def test_long_families(what, text):
+    assert len(text) <= DEFAULT_LIMITS.max_length
+    with cpu_budget(CPU_BUDGET):
+        expr = parse(text)
+    assert isinstance(expr, sympy.Add) and len(expr.args) > 250
 
 
 @pytest.mark.parametrize(
@@ -114,31 +138,61 @@ def test_deep_towers_of_every_function():
             parse_within_budget(tower(name, seed, 100))
 
 
-def random_composition(rng: random.Random, depth: int) -> str:
-    """A chain of ``depth`` random registered functions and arithmetic around a constant.
-
-    Only constants: around a variable, SymPy's own assumption queries on deep mixed chains
-    (``_eval_is_real`` of one function rewriting the whole tree below it) can take seconds
-    from depth 20 on, a known limit of the parser's bound (it covers constants)."""
-    constants = SEEDS[:-1]
-    text = rng.choice(constants)
+def random_composition(
+    rng: random.Random,
+    depth: int,
+    seeds: Sequence[str] = SEEDS[:-1],
+    arguments: Sequence[str] | None = None,
+) -> str:
+    """A chain of ``depth`` random registered functions and arithmetic around one of ``seeds``
+    (by default the constants); the further arguments of functions of several arguments are
+    drawn from ``arguments`` (by default ``seeds``)."""
+    arguments = arguments or seeds
+    text = rng.choice(seeds)
     for _ in range(depth):
         name = rng.choice(FUNCTIONS)
-        others = [rng.choice(constants) for _ in range(REGISTRY[name].arity[0] - 1)]
+        others = [rng.choice(arguments) for _ in range(REGISTRY[name].arity[0] - 1)]
         inner = rng.choice([text, f"{text} + 1", f"2*{text}", f"-{text}", f"{text}**2"])
         text = f"{name}({', '.join([inner, *others])})"
     return text
 
 
+def random_compositions(seed: int, count: int, **kw) -> list[str]:
+    """The texts among ``count`` seeded :func:`random_composition` of depth 1 to 45 that keep
+    within 100 brackets (about as deep as brackets may nest, counting the arithmetic's)."""
+    rng = random.Random(seed)
+    texts = [random_composition(rng, rng.randint(1, 45), **kw) for _ in range(count)]
+    return [text for text in texts if text.count("(") <= 100]
+
+
 @pytest.mark.slow
 def test_random_compositions():
-    """Seeded random chains of registered functions and arithmetic, depth up to 45 (about as
-    deep as brackets may nest, counting the arithmetic's)."""
-    rng = random.Random(13)
-    for _ in range(300):
-        text = random_composition(rng, rng.randint(1, 45))
-        if text.count("(") <= 100:
-            parse_within_budget(text)
+    """Seeded random chains of registered functions and arithmetic around constants."""
+    for text in random_compositions(13, 300):
+        parse_within_budget(text)
+
+
+def test_random_compositions_around_a_variable():
+    """Seeded random chains around ``x`` (also among the further arguments, with the
+    constants): SymPy's assumption questions about a deep argument took seconds from depth 20
+    on; the parser never asks them (``_core.fold``)."""
+    texts = random_compositions(13, 300, seeds=("x",), arguments=SEEDS)
+    assert len(texts) > 250
+    for text in texts:
+        parse_within_budget(text)
+
+
+def test_functions_of_variable_chains_build_within_the_budget():
+    """``jc.Function`` of the chains around ``x``: the stable rewrite keeps what the parser
+    built (it rebuilt every node with SymPy's evaluation, and expanded large ratios: up to 28 s
+    on one of these, and a raw ValueError on another), and lowers them."""
+    for text in random_compositions(13, 300, seeds=("x",), arguments=SEEDS)[:40]:
+        with cpu_budget(CPU_BUDGET):
+            try:
+                f = jc.Function(text)
+            except jc.JaxcalcError:
+                continue
+        assert f.variables in ((), ("x",))  # x may cancel (floor, Heaviside of constants)
 
 
 def test_long_texts_of_hard_constants():

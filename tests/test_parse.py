@@ -130,6 +130,55 @@ def test_heads_of_note():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("sqrt(exp(-x**2))", sympy.exp(-(x**2) / 2)),
+        ("sqrt(sin(x)**2)", sympy.Abs(sympy.sin(x))),
+        ("exp(x)**2*exp(-x)", sympy.exp(x)),
+        ("(2*sin(x))**(1/2)", sympy.sqrt(2) * sympy.sqrt(sympy.sin(x))),
+        ("Mod(x + 1, 3)", x + 1 - 3 * sympy.floor((x + 1) / 3)),
+        ("1/(exp(x) + 1)**2", (sympy.exp(x) + 1) ** -2),
+    ],
+)
+def test_arithmetic_of_calls_is_sympys(text, expected):
+    assert parse(text) == expected
+
+
+def test_deep_arguments_are_hidden_from_sympy():
+    """Beyond a few levels SymPy sees placeholders (its questions about a deep tree take
+    seconds): it still merges the top, and nothing below changes."""
+    deep = "sin(" * 12 + "x" + ")" * 12
+    u = parse(deep)
+    assert parse(f"2*{deep} + 3*{deep}") == 5 * u
+    assert parse(f"sqrt({deep}**2)") == sympy.Abs(u)
+    assert parse(f"({deep} + 1)**2 - ({deep} + 1)**2") == 0
+    assert parse(f"(cosh({deep}) + 1)**2").args == (sympy.cosh(u, evaluate=False) + 1, 2)
+    # a call inside a call's formula is built as written, as a call is
+    assert parse("log(exp(x), 2)") == sympy.log(sympy.exp(x), evaluate=False) / sympy.log(2)
+
+
+def test_long_texts_of_powers_keep_their_values():
+    """SymPy's work on powers of calls is bounded per parse: later terms keep their form."""
+    text = " + ".join(f"sqrt(exp(-(x - {k})**2))" for k in range(100))
+    with cpu_budget():
+        result = parse(text)
+    spent = sympy.Pow(sympy.exp(-((x - 99) ** 2)), sympy.S.Half, evaluate=False)
+    assert spent in result.args  # SymPy's work was spent before this term
+    expected = sum(math.exp(-((0.3 - k) ** 2) / 2) for k in range(100))
+    assert float(result.subs(x, 0.3)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_deep_formulas_keep_their_values():
+    text, value = "x", 0.7
+    for k in range(20):
+        name = ("sin", "cos")[k % 2]
+        text, value = f"sqrt(({name}({text}) + {k})**2)", abs(getattr(math, name)(value) + k)
+    with cpu_budget():
+        expr = parse(text)
+    assert _value(expr) == pytest.approx(value, rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("gamma(5)", 24),  # a function of plain constants keeps SymPy's exact value
         ("gamma(1/2)", sympy.sqrt(sympy.pi)),
         ("loggamma(1)", 0),
@@ -543,17 +592,21 @@ def test_token_soup_parses_or_raises_parse_error(text):
 _UNARY = ["sin", "cos", "tan", "atan", "sinh", "tanh", "exp", "sqrt", "cbrt", "Abs", "sign",
           "floor", "ceiling", "Heaviside", "erf", "erfc", "gamma", "loggamma", "log"]  # fmt: skip
 _BINARY = ["atan2", "Min", "Max", "log"]
-_expressions = st.recursive(
-    st.sampled_from(["x", "y", "1", "2", "3", "7", "pi", "E"]),
-    lambda inner: st.one_of(
+def _compound(inner):
+    """Texts one level above ``inner``'s (a named function: Hypothesis checks from its source
+    that ``inner`` is used, which a lambda's source does not always show it)."""
+    return st.one_of(
         st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**", "^"]), inner).map(
             lambda t: f"({t[0]} {t[1]} {t[2]})"
         ),
         inner.map(lambda a: f"(-{a})"),
         st.tuples(st.sampled_from(_UNARY), inner).map(lambda t: f"{t[0]}({t[1]})"),
         st.tuples(st.sampled_from(_BINARY), inner, inner).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
-    ),
-    max_leaves=12,
+    )
+
+
+_expressions = st.recursive(
+    st.sampled_from(["x", "y", "1", "2", "3", "7", "pi", "E"]), _compound, max_leaves=12
 )
 
 

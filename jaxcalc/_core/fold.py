@@ -14,10 +14,18 @@ SymPy builds it: a constant must be a finite real number whose decimal exponent 
 * any other constant becomes a float of its value (an integer stays one): ``sin(sin(2))`` is
   ``0.789...``, ``floor(exp(exp(2)))`` is ``1618``.
 
-So each node costs a bounded amount of work, whatever the text nests around a constant. A
-function of an expression with variables is built as written (``sin(-x)`` stays, where SymPy
-would rewrite it as ``-sin(x)`` after questions about the whole argument that take seconds on
-nested trees); arithmetic with variables is SymPy's.
+So each node costs a bounded amount of work, whatever the text nests around a constant.
+
+Around variables, SymPy's evaluation asks questions about the arguments (real? infinite? an
+integer? the complex argument?) that take milliseconds a few levels deep and time exponential
+in the depth (``(cosh(u) + 1)**2`` asks ``as_real_imag`` of the whole chain ``u``, at every
+level). So a function of an expression with variables is built as written (``sin(-x)`` stays,
+where SymPy would rewrite it as ``-sin(x)``), inside a call's formula too (``log(exp(x), 2)`` is
+``log(exp(x))/log(2)``); arithmetic with variables is SymPy's, except that an argument deeper
+than :data:`EVALUATED_HEIGHT` levels shows SymPy only its top ``+``, ``*`` or ``**`` (the rest
+stands behind placeholder symbols, :meth:`Folder.hide`), and SymPy's work on powers of calls
+and on call formulas is bounded per text (:data:`EVALUATION_WORK`). Ordinary formulas are
+built exactly as SymPy builds them.
 
 Example:
     >>> from jaxcalc._core.parse import parse
@@ -27,9 +35,10 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import mpmath
@@ -47,6 +56,15 @@ EXACT_NODES = 32
 SPECIAL_BOUND = 20
 #: Nodes of a plain argument (``pi/4``, ``sqrt(3)``, ``2*E``).
 PLAIN_NODES = 8
+#: A non-constant argument more than this many levels deep is hidden from SymPy's evaluation
+#: (:meth:`Folder.hide`); ordinary formulas are shallower and built exactly as SymPy builds them.
+EVALUATED_HEIGHT = 8
+#: Units of work SymPy may spend per parse on powers of bases with calls and on the functions
+#: of a call's formula (``Mod(x + 1, 3)`` is ``x - 3*floor(x/3 + 1/3) + 1``): SymPy's questions
+#: about such a base or argument (is it real? an integer? its complex argument?) cost 1 to 60 ms
+#: at 3 to 5 levels and about double per level (:meth:`Folder.afford`). Once they are spent,
+#: such bases and arguments are hidden (:meth:`Folder.hide`): a long text of them stays fast.
+EVALUATION_WORK = 32
 #: Largest order of ``polygamma`` of a constant: mpmath's work grows with the order (and any
 #: larger one overflows double precision but very close to the order's own size).
 POLYGAMMA_ORDER = 200
@@ -84,6 +102,8 @@ class Folder:
     def __init__(self, max_digits: int, max_magnitude: int):
         self.max_digits, self.max_magnitude = max_digits, max_magnitude
         self._values: dict[sympy.Basic, _Value | None] = {}
+        self._shapes: dict[sympy.Basic, tuple[int, bool]] = {}
+        self._work = EVALUATION_WORK
 
     # values -----------------------------------------------------------------------------------
 
@@ -102,6 +122,85 @@ class Folder:
             value = None if any(a is None for a in args) else _apply_head(expr, args)
         self._values[expr] = value
         return value
+
+    def shape(self, expr: sympy.Basic) -> tuple[int, bool]:
+        """Levels of ``expr``'s tree (0 for an atom), and whether it holds a call (a head other
+        than ``+``, ``*`` and ``**``)."""
+        try:
+            return self._shapes[expr]
+        except KeyError:
+            pass
+        if expr.is_Atom:
+            shape = (0, False)
+        else:
+            shapes = [self.shape(arg) for arg in expr.args]
+            call = not (expr.is_Add or expr.is_Mul or expr.is_Pow)
+            shape = (1 + max(h for h, _ in shapes), call or any(c for _, c in shapes))
+        self._shapes[expr] = shape
+        return shape
+
+    def hide(
+        self, exprs: Sequence[sympy.Expr], marked: Sequence[bool] | None = None
+    ) -> tuple[list[sympy.Expr], Callable[[sympy.Expr], sympy.Expr]]:
+        """``exprs`` with the non-constant parts SymPy must not see replaced by placeholder
+        symbols (the same one for equal parts), and the function that puts them back into what
+        SymPy builds of the placeholders, without evaluating. A ``marked`` expression is hidden
+        whole; one deeper than :data:`EVALUATED_HEIGHT` levels keeps its top ``+``, ``*`` or
+        ``**`` in view, so that SymPy still merges numbers and like terms (``2*u + 3*u`` is
+        ``5*u``), but never queries the trees below."""
+        originals: dict[sympy.Symbol, sympy.Expr] = {}
+        placeholders: dict[sympy.Expr, sympy.Symbol] = {}
+
+        def stand_in(expr: sympy.Expr) -> sympy.Expr:
+            if expr.is_Atom or self.value(expr) is not None:
+                return expr
+            if expr not in placeholders:
+                placeholders[expr] = _placeholder(len(placeholders))
+                originals[placeholders[expr]] = expr
+            return placeholders[expr]
+
+        hidden = []
+        for expr, mark in zip(exprs, marked or [False] * len(exprs), strict=True):
+            if mark:
+                expr = stand_in(expr)
+            elif self.shape(expr)[0] > EVALUATED_HEIGHT and self.value(expr) is None:
+                arithmetic = expr.is_Add or expr.is_Mul or expr.is_Pow
+                parts = [stand_in(arg) for arg in expr.args] if arithmetic else ()
+                expr = expr.func(*parts, evaluate=False) if arithmetic else stand_in(expr)
+            hidden.append(expr)
+        return hidden, functools.partial(_reveal, originals=originals)
+
+    def afford(self, expr: sympy.Expr) -> bool:
+        """Whether SymPy may still work out a power or a call formula of ``expr``: a non-constant
+        ``expr`` of ``h`` levels costs ``2**(h - 3)`` units (at least one) of
+        :data:`EVALUATION_WORK`, spent when they are left."""
+        height = self.shape(expr)[0]
+        if expr.is_Atom or height > EVALUATED_HEIGHT or self.value(expr) is not None:
+            return True  # nothing to spend: hidden anyway, or no work
+        cost = 2 ** max(0, height - 3)
+        if cost > self._work:
+            return False
+        self._work -= cost
+        return True
+
+    def holds_call(self, expr: sympy.Expr) -> bool:
+        """Whether ``expr`` has a head other than ``+``, ``*`` and ``**`` (see :meth:`shape`)."""
+        return self.shape(expr)[1]
+
+    def unaffordable_powers(
+        self, factors: Sequence[sympy.Expr], inverted: Sequence[bool]
+    ) -> list[bool]:
+        """Which ``factors`` of a product to hide: those with calls that SymPy makes a new power
+        of (a reciprocal, or one whose base another factor shares: ``f*f`` is ``f**2``) once
+        :meth:`afford` says no."""
+        bases = [{f.as_base_exp()[0] for f in sympy.Mul.make_args(factor)} for factor in factors]
+        counts = collections.Counter(base for group in bases for base in group)
+        return [
+            (inv or any(counts[b] > 1 for b in group))
+            and self.holds_call(factor)
+            and not self.afford(factor)
+            for factor, inv, group in zip(factors, inverted, bases, strict=True)
+        ]
 
     def settle(self, expr: sympy.Expr, value: _Value | None, site: Site) -> sympy.Expr:
         """``expr`` (just built) recorded with ``value``, its numeric value (None when it is not
@@ -194,14 +293,17 @@ class Folder:
         if constants:
             values = [value for _, _, value in constants]
             total = self.check(_MP.fsum(values) if add else _MP.fprod(values), site)
-        terms = [_inverted(expr, add) if inv else expr for expr, inv, _ in others]
+        exprs, inverted = [expr for expr, _, _ in others], [inv for _, inv, _ in others]
+        marked = None if add else self.unaffordable_powers(exprs, inverted)
+        hidden, reveal = self.hide(exprs, marked)
+        terms = [_inverted(h, add) if inv else h for h, inv in zip(hidden, inverted, strict=True)]
         exprs = [expr for expr, _, _ in constants]
         digits = self.sum_digits(exprs) if add else sum(map(self.weight, exprs))
         if len(constants) > 1 and digits > self.max_digits:
             terms.append(_float(total))
         else:
             terms += [_inverted(expr, add) if inv else expr for expr, inv, _ in constants]
-        result = head(*terms)
+        result = reveal(head(*terms))
         return self.settle(result, total if not others else None, site)
 
     def power(self, base: sympy.Expr, exponent: sympy.Expr, site: Site) -> sympy.Expr:
@@ -217,7 +319,9 @@ class Folder:
         value = None
         if base_value is not None and exponent_value is not None:
             value = self.check(_power(base_value, exponent_value), site)
-        return self.settle(sympy.Pow(base, exponent), value, site)
+        marked = (self.holds_call(base) and not self.afford(base), False)
+        (base, exponent), reveal = self.hide([base, exponent], marked)
+        return self.settle(reveal(sympy.Pow(base, exponent)), value, site)
 
     def power_parts(
         self, build: Callable[..., sympy.Expr], args: Sequence[sympy.Expr]
@@ -227,8 +331,9 @@ class Folder:
         template, _ = _template(build, len(args))
         if not template.is_Pow:
             return None
-        arguments = dict(zip(_dummies(len(args)), args, strict=True))
-        return template.base.xreplace(arguments), template.exp.xreplace(arguments)
+        hidden, reveal = self.hide(args)
+        arguments = dict(zip(_dummies(len(args)), hidden, strict=True))
+        return reveal(template.base.xreplace(arguments)), reveal(template.exp.xreplace(arguments))
 
     def call(
         self, build: Callable[..., sympy.Expr], args: Sequence[sympy.Expr], site: Site
@@ -240,7 +345,9 @@ class Folder:
         if any(value is None for value in values):
             if build is template.func:  # one SymPy head, such as sin: built as written
                 return self.settle(template.func(*args, evaluate=False), None, site)
-            return self.settle(build(*args), None, site)
+            marked = [self.holds_call(arg) or not self.afford(arg) for arg in args]
+            hidden, reveal = self.hide(args, marked)  # no function of a function is evaluated
+            return self.settle(reveal(build(*hidden)), None, site)
         orders = [_evaluate(f.args[0], values) for f in template.atoms(sympy.polygamma)]
         if any(order is not None and abs(order) > POLYGAMMA_ORDER for order in orders):
             raise site.error(TooLargeError, f"has a polygamma order beyond {POLYGAMMA_ORDER}")
@@ -294,6 +401,22 @@ def _power(base: _Value, exponent: _Value) -> _Value:
 @functools.cache
 def _dummies(n: int) -> tuple[sympy.Symbol, ...]:
     return tuple(sympy.Symbol(f"_arg{k}", real=True) for k in range(n))
+
+
+@functools.cache
+def _placeholder(k: int) -> sympy.Dummy:
+    return sympy.Dummy(f"hidden{k}", real=True)
+
+
+def _reveal(expr: sympy.Basic, originals: Mapping[sympy.Basic, sympy.Expr]) -> sympy.Basic:
+    """``expr`` with the placeholders of :meth:`Folder.hide` replaced by ``originals``; only
+    the nodes above them are rebuilt, without evaluation."""
+    if not originals or expr.is_Atom:
+        return originals.get(expr, expr)
+    args = [_reveal(arg, originals) for arg in expr.args]
+    if all(new is old for new, old in zip(args, expr.args, strict=True)):
+        return expr
+    return expr.func(*args, evaluate=False)
 
 
 @functools.lru_cache(maxsize=1024)

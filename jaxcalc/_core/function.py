@@ -115,7 +115,8 @@ def as_expression(expr, names: Sequence[str] | None = None, *, registry: Registr
         )
     if expr.has(sympy.I) or (expr.is_number and expr.is_real is False):
         raise InputError(f"`{expr}` is not real: jaxcalc computes with real numbers only")
-    return expr.xreplace({s: symbol(s.name) for s in expr.free_symbols if s.is_Symbol})
+    renamed = {s: symbol(s.name) for s in expr.free_symbols if s.is_Symbol and s != symbol(s.name)}
+    return expr.xreplace(renamed) if renamed else expr  # xreplace rebuilds the whole tree
 
 
 def _items(expr) -> tuple[list, tuple[int, ...]]:

@@ -9,8 +9,9 @@ only where it is called: ``gamma*pr/rho`` has the variables gamma, pr and rho.
 
 Acceptance depends on the text and the :class:`ParseLimits` only, never on time or load: the
 limits bound the work itself (characters, syntax nodes, depth, digits, exponents, magnitudes),
-and constants are folded with a bounded amount of work per node (see ``_core.fold``), so any
-text is answered quickly.
+constants are folded with a bounded amount of work per node, and SymPy's evaluation around
+variables is kept from deep arguments and bounded per text (see ``_core.fold``), so any text
+is answered quickly.
 
 Example:
     >>> parse("3*x^2 + 1")

@@ -55,6 +55,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import sympy
@@ -175,6 +176,16 @@ def _square_totals(node: sympy.Expr) -> list[tuple[sympy.Expr, ...]]:
     return found
 
 
+#: Most nodes of a ratio of two terms that :func:`_pythagoras` expands.
+_RATIO_NODES = 64
+
+
+def _small(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` has at most :data:`_RATIO_NODES` nodes (counting stops there)."""
+    return sum(1 for _ in itertools.islice(sympy.preorder_traversal(expr), _RATIO_NODES + 1)) \
+        <= _RATIO_NODES
+
+
 def _pythagoras(node: sympy.Add) -> sympy.Expr | None:
     """Two terms ``t - t*p/s`` with ``s = p + q`` a sum or difference of squares, as ``t*q/s``."""
     totals = _square_totals(node)
@@ -184,6 +195,8 @@ def _pythagoras(node: sympy.Add) -> sympy.Expr | None:
             if i == j:
                 continue
             ratio = second / first
+            if not _small(ratio):  # expanding a large ratio takes seconds, and never cancels
+                continue
             for atom, total, p, q in totals:
                 if ratio.has(atom) and sympy.expand(ratio * total + p) == 0:
                     rest = (t for m, t in enumerate(terms) if m not in (i, j))
@@ -294,6 +307,9 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
     return None
 
 
+#: Heads rebuilt without evaluation when an argument was rewritten.
+_UNEVALUATED = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Function)
+
 #: Local rewrites of one node stop after this many (each removes a pattern; a safeguard).
 _MAX_LOCAL = 16
 
@@ -330,7 +346,14 @@ def stabilize(expr: sympy.Expr) -> sympy.Expr:
         elif ready:
             whole = _hypot_power(node) if node.is_Pow else None
             if whole is None:
-                whole = node.func(*(done[a] for a in node.args))
+                args = [done[a] for a in node.args]
+                # the node as it is, or rebuilt around its new arguments without SymPy's
+                # evaluation (which re-asks questions of the whole tree below: seconds on
+                # deep trees); the local rules below canonicalise what they rewrite
+                same = all(new is old for new, old in zip(args, node.args, strict=True))
+                whole = node if same else (
+                    node.func(*args, evaluate=False) if isinstance(node, _UNEVALUATED)
+                    else node.func(*args))
             done[node] = _settle(whole) if isinstance(whole, sympy.Expr) else whole
         else:
             stack.append((node, True))
