@@ -413,10 +413,20 @@ def _reveal(expr: sympy.Basic, originals: Mapping[sympy.Basic, sympy.Expr]) -> s
     the nodes above them are rebuilt, without evaluation."""
     if not originals or expr.is_Atom:
         return originals.get(expr, expr)
-    args = [_reveal(arg, originals) for arg in expr.args]
-    if all(new is old for new, old in zip(args, expr.args, strict=True)):
-        return expr
-    return expr.func(*args, evaluate=False)
+    return rebuilt(expr, [_reveal(arg, originals) for arg in expr.args])
+
+
+#: Heads that take ``evaluate=False`` (others, such as ``ExprCondPair``, are built as SymPy does).
+_UNEVALUATED = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Function, sympy.Min, sympy.Max)
+
+
+def rebuilt(node: sympy.Basic, args: Sequence[sympy.Basic]) -> sympy.Basic:
+    """``node`` with ``args`` as its arguments, built without SymPy's evaluation (which asks
+    questions of the whole tree below: seconds on deep trees); ``node`` itself when every
+    argument is the one it has."""
+    if all(new is old for new, old in zip(args, node.args, strict=True)):
+        return node
+    return node.func(*args, evaluate=False) if isinstance(node, _UNEVALUATED) else node.func(*args)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -55,14 +55,15 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 
 import sympy
 from sympy.codegen.cfunctions import expm1, hypot, log1p
 
+from .fold import rebuilt
 from .functions_table import logistic
 from .stable import HypotRatio, Leg, LogCosh, SquareDifference
+from .symbolic import nodes
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -180,12 +181,6 @@ def _square_totals(node: sympy.Expr) -> list[tuple[sympy.Expr, ...]]:
 _RATIO_NODES = 64
 
 
-def _small(expr: sympy.Expr) -> bool:
-    """Whether ``expr`` has at most :data:`_RATIO_NODES` nodes (counting stops there)."""
-    return sum(1 for _ in itertools.islice(sympy.preorder_traversal(expr), _RATIO_NODES + 1)) \
-        <= _RATIO_NODES
-
-
 def _pythagoras(node: sympy.Add) -> sympy.Expr | None:
     """Two terms ``t - t*p/s`` with ``s = p + q`` a sum or difference of squares, as ``t*q/s``."""
     totals = _square_totals(node)
@@ -195,7 +190,7 @@ def _pythagoras(node: sympy.Add) -> sympy.Expr | None:
             if i == j:
                 continue
             ratio = second / first
-            if not _small(ratio):  # expanding a large ratio takes seconds, and never cancels
+            if nodes(ratio, _RATIO_NODES + 1) > _RATIO_NODES:  # expanding one takes seconds
                 continue
             for atom, total, p, q in totals:
                 if ratio.has(atom) and sympy.expand(ratio * total + p) == 0:
@@ -307,9 +302,6 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
     return None
 
 
-#: Heads rebuilt without evaluation when an argument was rewritten.
-_UNEVALUATED = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Function)
-
 #: Local rewrites of one node stop after this many (each removes a pattern; a safeguard).
 _MAX_LOCAL = 16
 
@@ -346,14 +338,8 @@ def stabilize(expr: sympy.Expr) -> sympy.Expr:
         elif ready:
             whole = _hypot_power(node) if node.is_Pow else None
             if whole is None:
-                args = [done[a] for a in node.args]
-                # the node as it is, or rebuilt around its new arguments without SymPy's
-                # evaluation (which re-asks questions of the whole tree below: seconds on
-                # deep trees); the local rules below canonicalise what they rewrite
-                same = all(new is old for new, old in zip(args, node.args, strict=True))
-                whole = node if same else (
-                    node.func(*args, evaluate=False) if isinstance(node, _UNEVALUATED)
-                    else node.func(*args))
+                # unevaluated: the local rules below canonicalise what they rewrite
+                whole = rebuilt(node, [done[a] for a in node.args])
             done[node] = _settle(whole) if isinstance(whole, sympy.Expr) else whole
         else:
             stack.append((node, True))

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Sequence
 
@@ -109,9 +110,10 @@ def _estimate(sizes: list[int], n: int) -> float:
     return sizes[-1] * rate ** (n - k)
 
 
-def nodes(expr: sympy.Basic) -> int:
-    """Nodes of the expression tree (a repeated subtree counts each time: SymPy's work does)."""
-    return sum(1 for _ in sympy.preorder_traversal(expr))
+def nodes(expr: sympy.Basic, limit: int | None = None) -> int:
+    """Nodes of the expression tree (a repeated subtree counts each time: SymPy's work does);
+    counting stops at ``limit``."""
+    return sum(1 for _ in itertools.islice(sympy.preorder_traversal(expr), limit))
 
 
 def short(expr: sympy.Basic | str, width: int = 60) -> str:
