@@ -14,6 +14,7 @@ import pytest
 
 import jaxcalc as jc
 from jaxcalc._core import caches, execute, hostcall, memory, threads
+from jaxcalc._tools.bench import GRID_FUNCTIONS
 
 F64 = "float64"
 CPU_ONLY = pytest.mark.skipif(jax.default_backend() != "cpu",
@@ -164,6 +165,62 @@ def test_the_work_estimate_counts_nested_programs_and_the_dtype():
     assert threads.split(jaxpr) is False
     big = jax.make_jaxpr(f)(jnp.zeros(100_000, "float32")).jaxpr
     assert threads.split(big) is True
+
+
+def _plan(function, *args):
+    key = execute._signature(None, args, function.leaves)
+    return execute._plans(function.kernel).table[key][2]
+
+
+def _xla_flops(program, *args) -> float:
+    return program.lower(*args).compile().cost_analysis().get("flops", 0.0)
+
+
+@CPU_ONLY
+@pytest.mark.parametrize(("dtype", "shape"), [(F64, (10_000,)), ("float32", (1001,)),
+                                              (F64, (40, 53))])
+def test_inline_programs_compute_what_the_plain_program_does(dtype, shape):
+    xs = np.random.default_rng(5).uniform(0.5, 3, shape).astype(dtype)
+    cases = [(jc.derivative("x**3 - 1/x + 0.125"), (xs,)),
+             (jc.gradient("x*y + y**2/3 + 0.125"), (xs, xs[..., ::-1].copy())),
+             (jc.Function("a*x**2 + b*y + 0.125", params={"a": 2.0, "b": -1.0}), (xs, 1.5)),
+             (jc.derivative("x**3 - 1/x + 0.125"), (xs,))]  # the table's plan, a second time
+    for function, args in cases:
+        got = function(*args)
+        spec = _plan(function, *args).program
+        with execute.precision(np.dtype(dtype)):
+            expected = function.kernel.program(dtype)(function.leaves, *args)
+            assert _xla_flops(spec, function.leaves, *args) < threads.INLINE_FLOPS
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+@CPU_ONLY
+def test_an_inline_program_is_chosen_only_where_it_applies():
+    xs = np.linspace(0.5, 2, 10_000)
+    small = jc.derivative("x**3 - 1/x + 0.25")
+    small(xs[:8])  # XLA counts fewer flops than its limit: the plain one-thread program
+    heavy = jc.derivative("log(cosh(log(cosh(x)) + 1)) + 0.25")
+    heavy(xs[:1000])  # a step of a few points: the plain one-thread program
+    grid = jc.Function("x*y + 0.25")
+    grid(xs[:100, None], xs[None, :50])  # inputs broadcast against each other
+    for function in (small, heavy, grid):
+        assert execute._plans(function.kernel).programs.keys() == {
+            (np.dtype(F64), True, None), (np.dtype(F64), False, None)}
+
+
+def test_the_flop_estimate_bounds_xla_count_for_every_function():
+    formulas = ["polygamma(1, x)", "binomial(x, 3)", "x**7 - x**(-3)", *GRID_FUNCTIONS.values()]
+    for entry in jc.functions():
+        if entry["name"] not in ("polygamma", "binomial"):
+            formulas.append(f"{entry['name']}(x{', 1.5' if 1 not in entry['arity'] else ''})")
+    xs = np.linspace(0.5, 0.9, 100)
+    with jax.enable_x64(True):
+        for formula in formulas:
+            for function in (jc.Function(formula), jc.derivative(formula)):
+                program = function.kernel.program(F64)
+                estimate = threads.flops(program.trace(function.leaves, xs).jaxpr.jaxpr)
+                assert estimate >= _xla_flops(program, function.leaves, xs), formula
 
 
 # -- nothing kept behind the caller's back; bounded, clearable caches ---------------------------
@@ -336,6 +393,17 @@ def test_blocked_calls_equal_one_jit_call(offset):
         with jax.enable_x64(True):  # the same program on the whole input at once
             expected = fn.kernel.program(F64)(fn.leaves, xs)
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+@CPU_ONLY
+def test_blocks_of_a_cheap_kernel_run_inline():
+    xs = np.linspace(0.5, 3, N_LARGE)
+    d = jc.derivative("x**3 - 1/x + 0.375")
+    d(xs)
+    plan = _plan(d, xs)
+    assert isinstance(plan, hostcall.Blocked)
+    with jax.enable_x64(True):
+        assert _xla_flops(plan.program, d.leaves, xs[:hostcall.BLOCK]) < threads.INLINE_FLOPS
 
 
 def test_blocked_calls_with_several_inputs_dtypes_and_extra_dims():

@@ -11,7 +11,8 @@ param leaves. :func:`call` is the one path from user inputs to results:
 * **Work once per signature, not per call.** The first call with a new signature (``dtype=``
   and each input's and param's type, dtype and shape) does every check: arity, dtype, that the
   inputs broadcast, that the result fits in memory (before anything is allocated); it picks the
-  route (on the CPU, whether the program splits its points over threads: ``_core.threads``)
+  route (on the CPU, whether the program splits its points over XLA's threads, runs on one,
+  or runs inline on the calling thread: ``_core.threads``)
   and keeps the plan in a bounded table shared by equal kernels. A later call with that
   signature builds the key and runs the plan: one call of the kernel's jitted program (JAX's
   own dispatch; one trace and one compile per shape and dtype), or for large CPU host inputs
@@ -87,33 +88,42 @@ class Kernel:
 
 
 class _Plans:
-    """What equal kernels share: per working dtype one traced function, jitted as up to two
-    programs (threads split by XLA, or one thread: see ``_core.threads``), and the table call
-    signature -> ``(run, x64, plan)``."""
+    """What equal kernels share: per working dtype one traced function, jitted as the programs
+    of ``_core.threads`` (points split over XLA's threads, on one thread, or inline loops), and
+    the table call signature -> ``(run, x64, plan)``."""
 
     __slots__ = ("kernel", "bodies", "programs", "table", "traces", "__weakref__")
 
     def __init__(self, kernel: Kernel):
         self.kernel = kernel
         self.bodies: dict[np.dtype, Callable] = {}
-        self.programs: dict[tuple[np.dtype, bool], Callable] = {}
+        self.programs: dict[tuple, Callable] = {}
         self.table: dict[tuple, tuple] = {}
         self.traces = 0
 
-    def program(self, dtype: np.dtype, split: bool = True) -> Callable:
-        """The jitted program for ``dtype``; ``split=False``: compiled to run on one thread.
-        Both wrap one function, so JAX traces each shape once for the two."""
-        jitted = self.programs.get((dtype, split))
+    def program(self, dtype: np.dtype, split: bool = True,
+                inline: tuple | None = None) -> Callable:
+        """The jitted program for ``dtype``; ``split=False``: compiled to run on one thread;
+        ``inline=(rows, tail, result dtype)``: the loop of ``threads.inline``, on one thread.
+        The first two wrap one function, so JAX traces each shape once for the two."""
+        jitted = self.programs.get((dtype, split, inline))
         if jitted is None:
-            body = self.bodies.get(dtype)
-            if body is None:
-                body = self.bodies[dtype] = functools.partial(self._trace, dtype=dtype)
+            if inline is not None:  # retraces the body of a signature traced by its plan
+                body = threads.inline(functools.partial(self._raw, dtype=dtype), *inline)
+            else:
+                body = self.bodies.get(dtype)
+                if body is None:
+                    body = self.bodies[dtype] = functools.partial(self._trace, dtype=dtype)
             options = None if split else threads.ONE_THREAD_OPTIONS
-            jitted = self.programs[dtype, split] = jax.jit(body, compiler_options=options)
+            jitted = self.programs[dtype, split, inline] = jax.jit(body,
+                                                                   compiler_options=options)
         return jitted
 
     def _trace(self, leaves, *xs, dtype):
         self.traces += 1
+        return self._raw(leaves, *xs, dtype=dtype)
+
+    def _raw(self, leaves, *xs, dtype):
         return self.kernel.raw([jnp.asarray(p, dtype) for p in leaves],
                                *(jnp.asarray(x, dtype) for x in xs))
 
@@ -311,14 +321,15 @@ def _plan(plans: _Plans, leaves, xs, dtype):
         batch = np.broadcast_shapes(*shapes)
     except ValueError:
         raise InputError(f"input shapes do not broadcast: {shapes}") from None
-    program = plans.program(working)
+    programs = functools.partial(plans.program, working)
+    program = programs()
     with precision(working):
-        route = hostcall.route(plans.program(working, split=False), batch, leaves, xs)
+        route = hostcall.route(programs, batch, leaves, xs)
         if route is None:
             traced = program.trace(leaves, *xs)  # the trace the first run compiles
             result = traced.out_info
             if jax.default_backend() == "cpu" and not threads.split(traced.jaxpr.jaxpr):
-                program = plans.program(working, split=False)
+                program = programs(split=False, inline=threads.inline_spec(traced, batch, xs))
         else:
             result = route.result
     points = int(np.prod(batch, dtype=np.int64))

@@ -7,11 +7,12 @@ computed, while NumPy asks the kernel for transparent huge pages (~600 faults): 
 ran 2-3x slower than NumPy there. So the result is allocated by NumPy (64-byte aligned), and
 :data:`WORKERS` threads, one per CPU, each take every WORKERS-th block of :data:`BLOCK` points:
 each runs the kernel's one-thread program on its block (one program for every input size,
-address and alignment; the last block is padded) and copies the result into place while it is
-still in the core's cache. The cores stream the data side by side, where XLA's own threads would
-hand off every block. Values are identical to one plain jit call (the same program on the same
-points). Nothing is kept between calls; ``out=`` (see ``_core.execute``) fills the caller's own
-array instead.
+address and alignment; a cheap kernel's runs inline on the worker, see ``_core.threads``) and
+copies the result into place while it is still in the core's cache. A block XLA cannot alias
+(unaligned, or the padded last one) is first copied into the worker's own aligned block. The
+cores stream the data side by side, where XLA's own threads would hand off every block. Values
+are identical to one plain jit call (the same operations on the same points). Nothing is kept
+between calls; ``out=`` (see ``_core.execute``) fills the caller's own array instead.
 
 Example:
     >>> import numpy as np
@@ -33,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 import jax
 import numpy as np
 
-from . import memory
+from . import memory, threads
 
 #: Points per block, the programs' one shape: 1 MiB of float64 inputs and as much of results,
 #: resident in a core's cache between computing and copying.
@@ -65,21 +66,25 @@ def _on_host(x: object) -> bool:
     return isinstance(x, (float, np.ndarray, np.generic))
 
 
-def route(program, batch: tuple[int, ...], leaves: Sequence[object],
+def route(programs, batch: tuple[int, ...], leaves: Sequence[object],
           xs: Sequence[object]) -> Blocked | None:
     """The blocked route for these inputs, or None where a plain call serves: small results,
     accelerators, inputs not in host memory, broadcasting other than scalar-with-array.
-    ``program`` computes one block (compiled for one thread: the blocks are shared out over
-    threads here). Call inside ``_core.execute.precision``."""
+    ``programs(split=False, inline=...)`` gives the program of one block, which runs on the
+    calling thread (``_core.threads``: the blocks are shared out over threads here). Call
+    inside ``_core.execute.precision``."""
     points = int(np.prod(batch, dtype=np.int64))
     if (points < MIN_POINTS or jax.default_backend() != "cpu"
             or any(np.ndim(p) != 0 for p in leaves)
             or not all(_on_host(x) and np.size(x) in (1, points) for x in xs)):
         return None
     full = tuple(np.size(x) == points for x in xs)
-    block = program.eval_shape(leaves, *_pieces(_flat(xs, full), full, 0, BLOCK))
+    pieces = _pieces(_flat(xs, full), full, 0, BLOCK)
+    traced = programs(split=False).trace(leaves, *pieces)
+    block = traced.out_info
     if block.shape[:1] != (BLOCK,):  # not elementwise over the points: one plain call
         return None
+    program = programs(split=False, inline=threads.inline_spec(traced, (BLOCK,), pieces))
     result = jax.ShapeDtypeStruct((*batch, *block.shape[1:]), block.dtype)
     return Blocked(program, result, points, full)
 
@@ -91,7 +96,8 @@ def _flat(xs: Sequence[object], full: tuple[bool, ...]) -> list[np.ndarray]:
 
 
 def _pieces(flat: list[np.ndarray], full: tuple[bool, ...], lo: int, hi: int) -> list:
-    return [_block(a, lo, hi) if f else a for a, f in zip(flat, full, strict=True)]
+    return [_block(a, lo, hi, np.empty(BLOCK, a.dtype)) if f else a
+            for a, f in zip(flat, full, strict=True)]
 
 
 class Blocked:
@@ -129,12 +135,16 @@ class Blocked:
         stop = threading.Event()
 
         def fill_share(first: int) -> None:
+            scratch = [aligned_empty((BLOCK,), a.dtype) if f else None
+                       for a, f in zip(flat, self.full, strict=True)]
             with _scope(self.dtype):
                 for lo in starts[first::workers]:
                     if stop.is_set():
                         return
                     hi = min(lo + BLOCK, self.points)
-                    _copy(target, lo, hi, self.program(leaves, *_pieces(flat, self.full, lo, hi)))
+                    pieces = [_block(a, lo, hi, room) if room is not None else a
+                              for a, room in zip(flat, scratch, strict=True)]
+                    _copy(target, lo, hi, self.program(leaves, *pieces))
 
         with ThreadPoolExecutor(workers, thread_name_prefix="jaxcalc-fill") as pool:
             try:
@@ -149,14 +159,14 @@ def _scope(dtype: np.dtype):
     return jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
 
 
-def _block(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Points ``lo:hi`` of ``a`` as one block; the last block padded with its last point."""
-    if hi - lo == BLOCK:
+def _block(a: np.ndarray, lo: int, hi: int, room: np.ndarray) -> np.ndarray:
+    """Points ``lo:hi`` of ``a`` as one block: a view where XLA can alias it, else copied into
+    ``room`` (a block of the same dtype), the last block padded with its last point."""
+    if hi - lo == BLOCK and (a.ctypes.data + lo * a.itemsize) % _ALIGN == 0:
         return a[lo:hi]
-    padded = np.empty(BLOCK, a.dtype)
-    padded[: hi - lo] = a[lo:hi]
-    padded[hi - lo :] = a[hi - 1]
-    return padded
+    room[: hi - lo] = a[lo:hi]
+    room[hi - lo :] = a[hi - 1]
+    return room
 
 
 def _copy(target: np.ndarray, lo: int, hi: int, computed: jax.Array) -> None:

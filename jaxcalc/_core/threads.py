@@ -1,4 +1,4 @@
-"""Whether a call's compiled program may split its points over CPU threads.
+"""How a call's compiled program uses the CPU's threads: split over XLA's, on one, or inline.
 
 XLA:CPU splits an elementwise loop over its threads wherever its cost model deems the loop
 compute-bound (more arithmetic operations than bytes; transcendental functions do not count)
@@ -11,9 +11,18 @@ plain JAX's 8-20 µs (whose loop, without the NaN guard, XLA happened to deem me
 So each new call signature estimates its program's single-thread time from the traced jaxpr
 (the elements every equation computes, weighed by measured costs per element) and below
 :data:`SPLIT_MICROSECONDS` runs the program on one thread, compiled with XLA's parallel task
-assigner disabled (``xla_disable_hlo_passes``, XLA's own per-program option), which
-:func:`one_thread` gives. Measured crossovers (f' of the benchmark's f1-f5, float32, min of
+assigner disabled (``xla_disable_hlo_passes``, XLA's own per-program option,
+:data:`ONE_THREAD_OPTIONS`). Measured crossovers (f' of the benchmark's f1-f5, float32, min of
 interleaved runs): one thread wins below ~70-110 µs of single-thread work and loses above.
+
+A program XLA does not split still runs on XLA's own worker thread, handed over and back
+(20-40 µs here, as long as a whole call of 10^4 points), unless XLA's cost analysis counts
+fewer than :data:`INLINE_FLOPS` flops: then it runs on the calling thread (XLA's
+``cheap_computation_``). :func:`inline` makes such a program out of any elementwise one: a loop
+over slices of :func:`inline_rows` points, whose body XLA counts once. The values are the
+same, point for point; where XLA counts more than the estimate, the program is merely handed
+over as before. Measured: ``jc.derivative("x**3 - 1/x")`` on 10^4 float64 points 26 µs
+against plain JAX's 47 µs; at 10^7 points (``_core.hostcall``) 17 ms against numexpr's 20.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -26,8 +35,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 
+import jax
+import jax.numpy as jnp
+from jax import lax
 from jax.extend import core as jax_core
 
 #: Estimated single-thread time (µs) from which a program's points are split over threads.
@@ -41,33 +54,123 @@ TRANSCENDENTAL_NS = 3.0
 #: Compiler options of a program that runs on one thread.
 ONE_THREAD_OPTIONS = {"xla_disable_hlo_passes": "cpu-parallel-task-assigner"}
 
+#: XLA:CPU runs a program on the calling thread when its cost analysis counts fewer flops.
+INLINE_FLOPS = 1000
+#: Flops per element counted for an operation XLA may expand into many (special functions:
+#: ``polygamma`` counts 71); plain arithmetic and XLA's own transcendental functions count
+#: one (XLA counts them as at most one), jaxcalc's stable functions what they lower to.
+EXPANDED_FLOPS = 128
+#: Fewest points per loop step worth an inline program (each step costs ~0.1 µs).
+MIN_ROWS = 16
+
+_XLA_TRANSCENDENTAL = frozenset({  # XLA's own operations, counted as transcendental
+    "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "pow", "atan2", "cbrt", "erf",
+})
+_XLA_EXPANDED = frozenset({  # expanded into arithmetic and the above: up to 11 flops
+    "exp2", "sinh", "cosh", "asinh", "acosh", "atanh", "asin", "acos", "atan", "logistic",
+})
 _FREE = frozenset({
     "reshape", "broadcast_in_dim", "convert_element_type", "squeeze", "expand_dims", "copy",
-    "copy_p", "stop_gradient", "slice", "concatenate", "transpose", "iota",
+    "copy_p", "stop_gradient", "slice", "concatenate", "stack", "transpose", "iota",
 })
 _ARITHMETIC = frozenset({
     "add", "add_any", "sub", "mul", "div", "neg", "integer_pow", "square", "abs", "sign",
     "max", "min", "clamp", "select_n", "is_finite", "eq", "ne", "lt", "le", "gt", "ge", "and",
     "or", "not", "floor", "ceil", "round", "rem", "sqrt", "rsqrt", "copysign", "nextafter",
+    "scatter", "scatter-add", "scatter_add",
 })
 
 
 def microseconds(jaxpr: jax_core.Jaxpr) -> float:
     """Estimated single-thread time of ``jaxpr``'s elementwise work, in µs."""
-    total = 0.0
+    return sum((ARITHMETIC_NS if eqn.primitive.name in _ARITHMETIC else TRANSCENDENTAL_NS)
+               * math.prod(aval.shape) * aval.dtype.itemsize / 4e3
+               for eqn, aval in _operations(jaxpr))
+
+
+def flops(jaxpr: jax_core.Jaxpr) -> float:
+    """An upper estimate of the flops XLA's cost analysis counts for ``jaxpr``."""
+    return sum(_flops(eqn) * math.prod(aval.shape) for eqn, aval in _operations(jaxpr))
+
+
+def _flops(eqn) -> float:
+    """Flops per output element of one operation."""
+    name = eqn.primitive.name
+    if name == "integer_pow":  # multiplies by squaring; a reciprocal for negative powers
+        y = abs(eqn.params["y"])
+        return max(y.bit_length() + y.bit_count() - 2, 0) + (eqn.params["y"] < 0)
+    if name in _ARITHMETIC or name in _XLA_TRANSCENDENTAL:
+        return 1
+    if name in _XLA_EXPANDED:
+        return 16
+    if name.startswith("jaxcalc_"):  # ``_core.stable``'s primitives: what they lower to
+        return _primitive_flops(eqn.primitive, tuple(v.aval.dtype for v in eqn.invars))
+    return EXPANDED_FLOPS
+
+
+@functools.lru_cache(maxsize=256)
+def _primitive_flops(primitive, dtypes: tuple) -> float:
+    scalars = [jax.ShapeDtypeStruct((), dtype) for dtype in dtypes]
+    return flops(jax.make_jaxpr(primitive.impl)(*scalars).jaxpr)
+
+
+def inline_rows(jaxpr: jax_core.Jaxpr, points: int) -> int:
+    """Points per loop step of an :func:`inline` program for ``jaxpr`` (elementwise over
+    ``points``), or 0 where XLA runs the program inline already or a step would be too small
+    (a multiple of 8, for the vector units)."""
+    total = flops(jaxpr)
+    if total < INLINE_FLOPS:
+        return 0
+    rows = int(0.8 * INLINE_FLOPS * points / total) // 8 * 8
+    return rows if MIN_ROWS <= rows < points else 0
+
+
+def inline_spec(traced, batch: tuple[int, ...], xs) -> tuple | None:
+    """``inline=`` of ``_core.execute``'s programs for ``traced`` (a traced elementwise
+    program, the points of shape ``batch``, inputs ``xs``): ``(rows, tail, dtype)`` of
+    :func:`inline`, or None where the plain one-thread program serves."""
+    result, points = traced.out_info, math.prod(batch)
+    rows = inline_rows(traced.jaxpr.jaxpr, points)
+    if (not rows or tuple(result.shape[:len(batch)]) != tuple(batch)
+            or any(math.prod(jnp.shape(x)) not in (1, points) for x in xs)):
+        return None
+    return rows, tuple(result.shape[len(batch):]), result.dtype
+
+
+def inline(body, rows: int, tail: tuple[int, ...], dtype):
+    """``body(leaves, *xs)`` (elementwise over its broadcast inputs, each the full size or a
+    single value; a ``dtype`` result of shape ``(*points, *tail)``) as a loop over ``rows``
+    points at a time, the last slice overlapping its neighbour: a program XLA:CPU runs inline.
+    """
+
+    def looped(leaves, *xs):
+        shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in xs))
+        points = math.prod(shape)
+        flat = [jnp.reshape(x, -1 if jnp.size(x) == points else ()) for x in xs]
+
+        def step(i, acc):
+            start = jnp.minimum(i * rows, points - rows)
+            piece = body(leaves, *(lax.dynamic_slice_in_dim(x, start, rows) if x.ndim else x
+                                   for x in flat))
+            return lax.dynamic_update_slice_in_dim(acc, piece, start, 0)
+
+        acc = jnp.empty((points, *tail), dtype)
+        return lax.fori_loop(0, -(-points // rows), step, acc).reshape(*shape, *tail)
+
+    return looped
+
+
+def _operations(jaxpr: jax_core.Jaxpr):
+    """``(equation, output aval)`` of every operation of ``jaxpr`` that does work, nested
+    programs included."""
     for eqn in jaxpr.eqns:
         inner = _subjaxprs(eqn.params)
         if inner:
-            total += sum(microseconds(j) for j in inner)
-            continue
-        name = eqn.primitive.name
-        if name in _FREE:
-            continue
-        per = ARITHMETIC_NS if name in _ARITHMETIC else TRANSCENDENTAL_NS
-        for var in eqn.outvars:
-            aval = var.aval
-            total += per * math.prod(aval.shape) * aval.dtype.itemsize / 4e3
-    return total
+            for nested in inner:
+                yield from _operations(nested)
+        elif eqn.primitive.name not in _FREE:
+            for var in eqn.outvars:
+                yield eqn, var.aval
 
 
 def split(jaxpr: jax_core.Jaxpr) -> bool:
