@@ -82,8 +82,9 @@ class Kernel:
 
     @property
     def compiles(self) -> int:
-        """How many times calls of this kernel (or of an equal one) traced a program, each
-        then compiled once: the count to watch for recompiles."""
+        """How many times calls of this kernel (or of an equal one) traced a new signature,
+        each then compiled once (the plain program, or the inline loop made from the same
+        body): the count to watch for recompiles."""
         return _plans(self).traces
 
 
