@@ -207,6 +207,10 @@ def test_an_inline_program_is_chosen_only_where_it_applies():
     for function in (small, heavy, grid):
         assert execute._plans(function.kernel).programs.keys() == {
             (np.dtype(F64), True, None), (np.dtype(F64), False, None)}
+    long = jc.derivative("x**3 - 1/x + 0.5")
+    long(np.linspace(0.5, 2, 200_000, dtype=np.float32))  # more steps than a hand-off costs
+    assert execute._plans(long.kernel).programs.keys() == {
+        (np.dtype("float32"), True, None), (np.dtype("float32"), False, None)}
 
 
 def test_the_flop_estimate_bounds_xla_count_for_every_function():

@@ -84,7 +84,8 @@ def route(programs, batch: tuple[int, ...], leaves: Sequence[object],
     block = traced.out_info
     if block.shape[:1] != (BLOCK,):  # not elementwise over the points: one plain call
         return None
-    program = programs(split=False, inline=threads.inline_spec(traced, (BLOCK,), pieces))
+    inline = threads.inline_spec(traced, (BLOCK,), pieces, max_steps=None)
+    program = programs(split=False, inline=inline)
     result = jax.ShapeDtypeStruct((*batch, *block.shape[1:]), block.dtype)
     return Blocked(program, result, points, full)
 
