@@ -19,7 +19,7 @@ from jaxcalc._tools.bench import GRID_FUNCTIONS
 F64 = "float64"
 CPU_ONLY = pytest.mark.skipif(jax.default_backend() != "cpu",
                               reason="host memory and the blocked route are CPU-only")
-N_LARGE = hostcall.MIN_POINTS + 12_345  # the blocked route, with a padded last block
+N_LARGE = hostcall.MIN_BYTES // 8 + 12_345  # float64: the blocked route, a padded last block
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +90,7 @@ def test_one_compile_per_shape_at_any_offset_with_results_kept_or_dropped(points
 def test_the_blocked_route_compiles_once_for_every_size(backend_compiles):
     f = jc.Function("x**2 + 7.25*x")
     before = backend_compiles()
-    for n in (N_LARGE, 2 * N_LARGE + 1, 3 * hostcall.MIN_POINTS):
+    for n in (N_LARGE, 2 * N_LARGE + 1, 3 * hostcall.MIN_BYTES // 8):
         xs = np.linspace(0, 1, n)
         np.testing.assert_allclose(np.asarray(f(xs)), xs**2 + 7.25 * xs, rtol=1e-15)
     assert backend_compiles() - before == 1
@@ -411,7 +411,7 @@ def test_blocks_of_a_cheap_kernel_run_inline():
 
 
 def test_blocked_calls_with_several_inputs_dtypes_and_extra_dims():
-    x = np.random.default_rng(4).uniform(0.5, 3, (N_LARGE // 64, 64)).astype(np.float32)
+    x = np.random.default_rng(4).uniform(0.5, 3, (2 * N_LARGE // 64, 64)).astype(np.float32)
     got = jc.Function("x*y + x**2")(x, np.float32(2.0))
     assert got.dtype == np.float32 and got.shape == x.shape
     np.testing.assert_allclose(np.asarray(got), x * 2 + x**2, rtol=1e-6)
@@ -421,8 +421,8 @@ def test_blocked_calls_with_several_inputs_dtypes_and_extra_dims():
     ints = jc.Function("x + 1")(np.arange(N_LARGE))
     assert ints.dtype == np.float64
     np.testing.assert_array_equal(np.asarray(ints), np.arange(N_LARGE) + 1.0)
-    on_device = jc.Function("x + 1")(jax.device_put(np.arange(N_LARGE, dtype=np.float32)))
-    np.testing.assert_array_equal(np.asarray(on_device), np.arange(N_LARGE) + 1.0)
+    on_device = jc.Function("x + 1")(jax.device_put(np.arange(2 * N_LARGE, dtype=np.float32)))
+    np.testing.assert_array_equal(np.asarray(on_device), np.arange(2 * N_LARGE) + 1.0)
 
 
 def test_blocked_result_outlives_its_input():

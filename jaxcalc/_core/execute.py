@@ -325,7 +325,7 @@ def _plan(plans: _Plans, leaves, xs, dtype):
     programs = functools.partial(plans.program, working)
     program = programs()
     with precision(working):
-        route = hostcall.route(programs, batch, leaves, xs)
+        route = hostcall.route(programs, batch, working, leaves, xs)
         if route is None:
             traced = program.trace(leaves, *xs)  # the trace the first run compiles
             result = traced.out_info

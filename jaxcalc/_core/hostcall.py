@@ -17,8 +17,8 @@ between calls; ``out=`` (see ``_core.execute``) fills the caller's own array ins
 Example:
     >>> import numpy as np
     >>> from jaxcalc._core.function import Function
-    >>> xs = np.linspace(0.0, 1.0, 2**20)
-    >>> ys = Function("3*x**2 + 1")(xs)  # 2^20 points: this route
+    >>> xs = np.linspace(0.0, 1.0, 2**22 + 1)
+    >>> ys = Function("3*x**2 + 1")(xs)  # 32 MiB of float64 results: this route
     >>> bool(np.allclose(ys, 3 * xs**2 + 1)), ys.dtype
     (True, dtype('float64'))
 """
@@ -39,8 +39,12 @@ from . import memory, threads
 #: Points per block, the programs' one shape: 1 MiB of float64 inputs and as much of results,
 #: resident in a core's cache between computing and copying.
 BLOCK = 1 << 17
-#: Results of at least this many points take the blocked route (on the CPU, host inputs).
-MIN_POINTS = 1 << 19
+#: Results of at least this many bytes (points times the working dtype's size) take the blocked
+#: route (on the CPU, host inputs). Below it glibc serves a result, once the previous one is
+#: freed, from its heap again (its mmap threshold grows up to 32 MiB): a plain call writes into
+#: memory already paged in, and beats the blocks (``x**3 - 1/x``: 4.8 against 7.5 ms at
+#: 4·10^6 float64 points); above it every plain result is fresh pages (14 against 8 ms at 5·10^6).
+MIN_BYTES = 32 << 20
 #: Threads filling a result, one per CPU this process may run on.
 WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 _ALIGN = 64  # bytes: XLA:CPU aliases host memory aligned like this instead of copying it
@@ -66,15 +70,15 @@ def _on_host(x: object) -> bool:
     return isinstance(x, (float, np.ndarray, np.generic))
 
 
-def route(programs, batch: tuple[int, ...], leaves: Sequence[object],
+def route(programs, batch: tuple[int, ...], dtype: np.dtype, leaves: Sequence[object],
           xs: Sequence[object]) -> Blocked | None:
-    """The blocked route for these inputs, or None where a plain call serves: small results,
-    accelerators, inputs not in host memory, broadcasting other than scalar-with-array.
-    ``programs(split=False, inline=...)`` gives the program of one block, which runs on the
-    calling thread (``_core.threads``: the blocks are shared out over threads here). Call
-    inside ``_core.execute.precision``."""
+    """The blocked route for these inputs (``dtype``: the working one), or None where a plain
+    call serves: small results, accelerators, inputs not in host memory, broadcasting other
+    than scalar-with-array. ``programs(split=False, inline=...)`` gives the program of one
+    block, which runs on the calling thread (``_core.threads``: the blocks are shared out over
+    threads here). Call inside ``_core.execute.precision``."""
     points = int(np.prod(batch, dtype=np.int64))
-    if (points < MIN_POINTS or jax.default_backend() != "cpu"
+    if (points * np.dtype(dtype).itemsize < MIN_BYTES or jax.default_backend() != "cpu"
             or any(np.ndim(p) != 0 for p in leaves)
             or not all(_on_host(x) and np.size(x) in (1, points) for x in xs)):
         return None
