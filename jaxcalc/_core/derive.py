@@ -133,11 +133,15 @@ class JacobianKernel(_Derived):
     def raw(self, leaves, *xs):
         fn = self._fn(leaves)
         xs = tuple(jnp.broadcast_arrays(*xs))
-        first = functools.partial(_jacobian, fn, self.base.shape)
-        if self.order == 1:
-            return _finite_where(fn(*xs), first(*xs), self.base.shape)
-        rows = [_directional(first, j)(*xs) for j in range(len(xs))]
-        return _finite_where(fn(*xs), jnp.stack(rows, axis=-1), self.base.shape)
+        if self.order == 1:  # the passes give f as well: traced and compiled once
+            value, result = _jacobian(fn, self.base.shape, *xs)
+        else:
+            def first(*xs):
+                return _jacobian(fn, self.base.shape, *xs)[1]
+
+            value = fn(*xs)
+            result = jnp.stack([_directional(first, j)(*xs) for j in range(len(xs))], axis=-1)
+        return _finite_where(value, result, self.base.shape)
 
     def symbolic(self) -> sympy.Basic:
         symbols = [symbol(v) for v in self.variables]
@@ -173,18 +177,22 @@ def _directional(fn, index: int):
     return lambda *xs: jax.jvp(fn, xs, _unit_tangents(xs, index))[1]
 
 
-def _jacobian(fn, shape: tuple[int, ...], *xs):
-    """All first partials of elementwise ``fn`` (per-point output ``shape``) at broadcast
-    ``xs``, as a trailing axis: reverse mode (one pass per output) when there are fewer
-    outputs than inputs, else forward mode (one pass per input)."""
+def _jacobian(fn, shape: tuple[int, ...], *xs) -> tuple[jax.Array, jax.Array]:
+    """The value of elementwise ``fn`` (per-point output ``shape``) at broadcast ``xs`` and all
+    its first partials, as a trailing axis: reverse mode (one pass per output) when there are
+    fewer outputs than inputs, else forward mode (one pass per input)."""
     outputs = math.prod(shape)
     if outputs >= len(xs):
-        return jnp.stack([_directional(fn, i)(*xs) for i in range(len(xs))], axis=-1)
+        passes = [jax.jvp(fn, xs, _unit_tangents(xs, i)) for i in range(len(xs))]
+        return passes[0][0], jnp.stack([slope for _, slope in passes], axis=-1)
     value, pullback = jax.vjp(fn, *xs)
-    flat = jnp.zeros(xs[0].shape + (outputs,), value.dtype)
-    rows = [jnp.stack(pullback(flat.at[..., k].set(1).reshape(value.shape)), axis=-1)
-            for k in range(outputs)]
-    return jnp.stack(rows, axis=-2).reshape(value.shape + (len(xs),))
+    if outputs == 1:
+        units = [jnp.ones_like(value)]
+    else:
+        flat = jnp.zeros(xs[0].shape + (outputs,), value.dtype)
+        units = [flat.at[..., k].set(1).reshape(value.shape) for k in range(outputs)]
+    rows = [jnp.stack(pullback(unit), axis=-1) for unit in units]
+    return value, jnp.stack(rows, axis=-2).reshape(value.shape + (len(xs),))
 
 
 def _nth_by_jet(fn, xs, index: int, n: int) -> jax.Array:
