@@ -19,7 +19,14 @@ from jaxcalc._tools.bench import GRID_FUNCTIONS
 F64 = "float64"
 CPU_ONLY = pytest.mark.skipif(jax.default_backend() != "cpu",
                               reason="host memory and the blocked route are CPU-only")
-N_LARGE = hostcall.MIN_BYTES // 8 + 12_345  # float64: the blocked route, a padded last block
+MIN_BYTES = hostcall.MIN_BYTES  # where the blocked route starts; the tests below use
+TEST_MIN_BYTES = 4 << 20  # a smaller start (same route, arrays an eighth the size)
+N_LARGE = TEST_MIN_BYTES // 8 + 12_345  # float64: the blocked route, a padded last block
+
+
+@pytest.fixture(autouse=True)
+def _smaller_blocked_start(monkeypatch):
+    monkeypatch.setattr(hostcall, "MIN_BYTES", TEST_MIN_BYTES)
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +97,7 @@ def test_one_compile_per_shape_at_any_offset_with_results_kept_or_dropped(points
 def test_the_blocked_route_compiles_once_for_every_size(backend_compiles):
     f = jc.Function("x**2 + 7.25*x")
     before = backend_compiles()
-    for n in (N_LARGE, 2 * N_LARGE + 1, 3 * hostcall.MIN_BYTES // 8):
+    for n in (N_LARGE, 2 * N_LARGE + 1, 3 * TEST_MIN_BYTES // 8):
         xs = np.linspace(0, 1, n)
         np.testing.assert_allclose(np.asarray(f(xs)), xs**2 + 7.25 * xs, rtol=1e-15)
     assert backend_compiles() - before == 1
@@ -397,6 +404,18 @@ def test_blocked_calls_equal_one_jit_call(offset):
         with jax.enable_x64(True):  # the same program on the whole input at once
             expected = fn.kernel.program(F64)(fn.leaves, xs)
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+@CPU_ONLY
+def test_the_blocked_route_starts_at_its_size_in_bytes(monkeypatch):
+    monkeypatch.setattr(hostcall, "MIN_BYTES", MIN_BYTES)
+    f = jc.Function("x**2 + 0.4375")
+    points = MIN_BYTES // 8
+    for n, dtype, route in ((points - 1, F64, execute._Plain), (points, F64, hostcall.Blocked),
+                            (points, "float32", execute._Plain)):
+        xs = np.ones(n, dtype)
+        np.testing.assert_array_equal(np.asarray(f(xs)), np.full(n, 1.4375, dtype))
+        assert isinstance(_plan(f, xs), route), (n, dtype)
 
 
 @CPU_ONLY
