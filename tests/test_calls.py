@@ -136,8 +136,13 @@ def test_clear_caches_leaves_a_remembered_plan_compiling_only_once():
 
 
 # -- threads: split only where the work pays for the hand-off ----------------------------------
+def _plan(function, *args):
+    key = execute._signature(None, args, function.leaves)
+    return execute._plans(function.kernel).table[key][2]
+
+
 def _program_text(function, xs) -> str:
-    (run, _, plan), = execute._plans(function.kernel).table.values()
+    plan = _plan(function, xs)
     with execute.precision(plan.dtype):
         return plan.program.lower((), xs).compile().as_text()
 
@@ -174,11 +179,6 @@ def test_the_work_estimate_counts_nested_programs_and_the_dtype():
     assert threads.split(big) is True
 
 
-def _plan(function, *args):
-    key = execute._signature(None, args, function.leaves)
-    return execute._plans(function.kernel).table[key][2]
-
-
 def _xla_flops(program, *args) -> float:
     return program.lower(*args).compile().cost_analysis().get("flops", 0.0)
 
@@ -194,10 +194,10 @@ def test_inline_programs_compute_what_the_plain_program_does(dtype, shape):
              (jc.derivative("x**3 - 1/x + 0.125"), (xs,))]  # the table's plan, a second time
     for function, args in cases:
         got = function(*args)
-        spec = _plan(function, *args).program
+        inline = _plan(function, *args).program
         with execute.precision(np.dtype(dtype)):
             expected = function.kernel.program(dtype)(function.leaves, *args)
-            assert _xla_flops(spec, function.leaves, *args) < threads.INLINE_FLOPS
+            assert _xla_flops(inline, function.leaves, *args) < threads.INLINE_FLOPS
         assert got.shape == expected.shape and got.dtype == expected.dtype
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 

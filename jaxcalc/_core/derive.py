@@ -105,7 +105,7 @@ class DerivativeKernel(_Derived):
     def raw(self, leaves, *xs):
         fn = self._fn(leaves)
         if self.n == 1:  # one forward pass gives f with f' (measured ~10% faster than two)
-            value, result = jax.jvp(fn, xs, _unit_tangents(xs, self.index))
+            value, result = _along(fn, xs, self.index)
         else:
             value, result = fn(*xs), nth_partial(fn, xs, self.index, self.n, self.taylor)
         return _finite_where(value, result, self.shape)
@@ -168,13 +168,15 @@ def _finite_where(value: jax.Array, result: jax.Array, shape: tuple[int, ...]) -
     return jnp.where(finite.reshape(finite.shape + (1,) * extra), result, jnp.nan)
 
 
-def _unit_tangents(xs: Sequence[jax.Array], index: int) -> tuple[jax.Array, ...]:
-    return tuple(jnp.ones_like(x) if i == index else jnp.zeros_like(x) for i, x in enumerate(xs))
+def _along(fn, xs: Sequence[jax.Array], index: int) -> tuple[jax.Array, jax.Array]:
+    """``fn(*xs)`` and ∂fn/∂x_index, elementwise, by one forward-mode pass."""
+    tangents = (jnp.ones_like(x) if i == index else jnp.zeros_like(x) for i, x in enumerate(xs))
+    return jax.jvp(fn, tuple(xs), tuple(tangents))
 
 
 def _directional(fn, index: int):
     """x ↦ ∂fn/∂x_index, elementwise, by one forward-mode pass."""
-    return lambda *xs: jax.jvp(fn, xs, _unit_tangents(xs, index))[1]
+    return lambda *xs: _along(fn, xs, index)[1]
 
 
 def _jacobian(fn, shape: tuple[int, ...], *xs) -> tuple[jax.Array, jax.Array]:
@@ -183,7 +185,7 @@ def _jacobian(fn, shape: tuple[int, ...], *xs) -> tuple[jax.Array, jax.Array]:
     fewer outputs than inputs, else forward mode (one pass per input)."""
     outputs = math.prod(shape)
     if outputs >= len(xs):
-        passes = [jax.jvp(fn, xs, _unit_tangents(xs, i)) for i in range(len(xs))]
+        passes = [_along(fn, xs, i) for i in range(len(xs))]
         return passes[0][0], jnp.stack([slope for _, slope in passes], axis=-1)
     value, pullback = jax.vjp(fn, *xs)
     if outputs == 1:

@@ -83,7 +83,8 @@ def route(programs, batch: tuple[int, ...], dtype: np.dtype, leaves: Sequence[ob
             or not all(_on_host(x) and np.size(x) in (1, points) for x in xs)):
         return None
     full = tuple(np.size(x) == points for x in xs)
-    pieces = _pieces(_flat(xs, full), full, 0, BLOCK)
+    flat = _flat(xs, full)
+    pieces = _pieces(flat, _rooms(flat, full), 0, BLOCK)
     traced = programs(split=False).trace(leaves, *pieces)
     block = traced.out_info
     if block.shape[:1] != (BLOCK,):  # not elementwise over the points: one plain call
@@ -100,9 +101,17 @@ def _flat(xs: Sequence[object], full: tuple[bool, ...]) -> list[np.ndarray]:
             for x, f in zip(xs, full, strict=True)]
 
 
-def _pieces(flat: list[np.ndarray], full: tuple[bool, ...], lo: int, hi: int) -> list:
-    return [_block(a, lo, hi, np.empty(BLOCK, a.dtype)) if f else a
+def _rooms(flat: list[np.ndarray], full: tuple[bool, ...]) -> list[np.ndarray | None]:
+    """An aligned block per full input (to copy a block XLA cannot alias into), None for the
+    others."""
+    return [aligned_empty((BLOCK,), a.dtype) if f else None
             for a, f in zip(flat, full, strict=True)]
+
+
+def _pieces(flat: list[np.ndarray], rooms: list[np.ndarray | None], lo: int, hi: int) -> list:
+    """The inputs of the block of points ``lo:hi`` (see :func:`_block`)."""
+    return [a if room is None else _block(a, lo, hi, room)
+            for a, room in zip(flat, rooms, strict=True)]
 
 
 class Blocked:
@@ -140,16 +149,13 @@ class Blocked:
         stop = threading.Event()
 
         def fill_share(first: int) -> None:
-            scratch = [aligned_empty((BLOCK,), a.dtype) if f else None
-                       for a, f in zip(flat, self.full, strict=True)]
+            rooms = _rooms(flat, self.full)
             with _scope(self.dtype):
                 for lo in starts[first::workers]:
                     if stop.is_set():
                         return
                     hi = min(lo + BLOCK, self.points)
-                    pieces = [_block(a, lo, hi, room) if room is not None else a
-                              for a, room in zip(flat, scratch, strict=True)]
-                    _copy(target, lo, hi, self.program(leaves, *pieces))
+                    _copy(target, lo, hi, self.program(leaves, *_pieces(flat, rooms, lo, hi)))
 
         with ThreadPoolExecutor(workers, thread_name_prefix="jaxcalc-fill") as pool:
             try:

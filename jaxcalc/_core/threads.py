@@ -58,6 +58,9 @@ ONE_THREAD_OPTIONS = {"xla_disable_hlo_passes": "cpu-parallel-task-assigner"}
 
 #: XLA:CPU runs a program on the calling thread when its cost analysis counts fewer flops.
 INLINE_FLOPS = 1000
+#: Flops per element counted for an elementary function XLA expands into arithmetic and its
+#: transcendental operations (``sinh``, ``atan``, ...: XLA counts up to 11).
+ELEMENTARY_FLOPS = 16
 #: Flops per element counted for an operation XLA may expand into many (special functions:
 #: ``polygamma`` counts 71); plain arithmetic and XLA's own transcendental functions count
 #: one (XLA counts them as at most one), jaxcalc's stable functions what they lower to.
@@ -72,7 +75,7 @@ MAX_STEPS = 1024
 _XLA_TRANSCENDENTAL = frozenset({  # XLA's own operations, counted as transcendental
     "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "pow", "atan2", "cbrt", "erf",
 })
-_XLA_EXPANDED = frozenset({  # expanded into arithmetic and the above: up to 11 flops
+_XLA_EXPANDED = frozenset({  # expanded into arithmetic and the above: ELEMENTARY_FLOPS
     "exp2", "sinh", "cosh", "asinh", "acosh", "atanh", "asin", "acos", "atan", "logistic",
 })
 _FREE = frozenset({
@@ -108,7 +111,7 @@ def _flops(eqn) -> float:
     if name in _ARITHMETIC or name in _XLA_TRANSCENDENTAL:
         return 1
     if name in _XLA_EXPANDED:
-        return 16
+        return ELEMENTARY_FLOPS
     if name.startswith("jaxcalc_"):  # ``_core.stable``'s primitives: what they lower to
         return _primitive_flops(eqn.primitive, tuple(v.aval.dtype for v in eqn.invars))
     return EXPANDED_FLOPS
