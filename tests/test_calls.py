@@ -4,6 +4,7 @@ nothing kept behind the caller's back, ``out=``, memory checks before allocating
 from __future__ import annotations
 
 import gc
+import itertools
 import tracemalloc
 import weakref
 
@@ -404,6 +405,35 @@ def test_blocked_calls_equal_one_jit_call(offset):
         with jax.enable_x64(True):  # the same program on the whole input at once
             expected = fn.kernel.program(F64)(fn.leaves, xs)
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+@CPU_ONLY
+def test_blocks_start_where_the_input_is_aligned(monkeypatch):
+    """NumPy's large arrays start 16 bytes into a page: the blocks start 6 float64 points in,
+    so every whole block is the input itself (XLA aliases it) and only the first 6 points and
+    the last partial block are copied; an input whose points are not even 8-byte aligned is
+    copied block by block. The values are those of one plain call either way."""
+    raw = hostcall.aligned_empty((N_LARGE * 8 + 64,), np.uint8)
+    d = jc.derivative("x**3 - 1/x")
+    for skew, head in ((16, 6), (4, 0)):
+        xs = np.frombuffer(raw[skew : skew + N_LARGE * 8], np.float64)
+        xs[:] = np.linspace(0.5, 3, N_LARGE)
+        spans = hostcall._spans([xs], (True,), N_LARGE)
+        assert spans[0] == ((0, head) if head else (0, hostcall.BLOCK))
+        assert spans[-1][1] == N_LARGE and all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+        rooms = hostcall._rooms([xs], (True,))
+        aliased = [np.shares_memory(hostcall._pieces([xs], rooms, lo, hi)[0], xs)
+                   for lo, hi in spans]
+        assert aliased == [bool(head) and hi - lo == hostcall.BLOCK for lo, hi in spans]
+        calls = []
+        monkeypatch.setattr(hostcall, "_copy", lambda *args, calls=calls, copy=hostcall._copy:
+                            calls.append(args[1:3]) or copy(*args))
+        got = np.asarray(d(xs))
+        monkeypatch.undo()
+        assert sorted(calls) == spans
+        with jax.enable_x64(True):
+            expected = np.asarray(d.kernel.program(F64)(d.leaves, np.array(xs)))
+        np.testing.assert_array_equal(got, expected)
 
 
 @CPU_ONLY

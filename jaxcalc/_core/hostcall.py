@@ -8,11 +8,13 @@ ran 2-3x slower than NumPy there. So the result is allocated by NumPy (64-byte a
 :data:`WORKERS` threads, one per CPU, each take every WORKERS-th block of :data:`BLOCK` points:
 each runs the kernel's one-thread program on its block (one program for every input size,
 address and alignment; a cheap kernel's runs inline on the worker, see ``_core.threads``) and
-copies the result into place while it is still in the core's cache. A block XLA cannot alias
-(unaligned, or the padded last one) is first copied into the worker's own aligned block. The
-cores stream the data side by side, where XLA's own threads would hand off every block. Values
-are identical to one plain jit call (the same operations on the same points). Nothing is kept
-between calls; ``out=`` (see ``_core.execute``) fills the caller's own array instead.
+copies the result into place while it is still in the core's cache. The blocks start at the
+first input's first 64-byte aligned point, where XLA aliases them; a block it cannot alias (the
+few points before, the padded last block, inputs aligned otherwise) is first copied into the
+worker's own aligned block. The cores stream the data side by side, where XLA's own threads
+would hand off every block. Values are identical to one plain jit call (the same operations
+on the same points). Nothing is kept between calls; ``out=`` (see ``_core.execute``) fills the
+caller's own array instead.
 
 Example:
     >>> import numpy as np
@@ -26,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 from collections.abc import Sequence
@@ -144,17 +147,16 @@ class Blocked:
             return
         flat = _flat(xs, self.full)
         target = out.reshape(self.points, -1)
-        starts = range(0, self.points, BLOCK)
-        workers = min(WORKERS, len(starts))
+        spans = _spans(flat, self.full, self.points)
+        workers = min(WORKERS, len(spans))
         stop = threading.Event()
 
         def fill_share(first: int) -> None:
             rooms = _rooms(flat, self.full)
             with _scope(self.dtype):
-                for lo in starts[first::workers]:
+                for lo, hi in spans[first::workers]:
                     if stop.is_set():
                         return
-                    hi = min(lo + BLOCK, self.points)
                     _copy(target, lo, hi, self.program(leaves, *_pieces(flat, rooms, lo, hi)))
 
         with ThreadPoolExecutor(workers, thread_name_prefix="jaxcalc-fill") as pool:
@@ -168,6 +170,17 @@ class Blocked:
 
 def _scope(dtype: np.dtype):
     return jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
+
+
+def _spans(flat: list[np.ndarray], full: tuple[bool, ...], points: int) -> list[tuple]:
+    """The blocks ``(lo, hi)``: every :data:`BLOCK` points from the first point at which the
+    first full input is aligned for XLA, after one block of the points before it (NumPy's own
+    large arrays start 16 bytes into a page: without the shift every block would be copied)."""
+    first = next(a for a, f in zip(flat, full, strict=True) if f)
+    skew = first.ctypes.data % _ALIGN
+    head = min(-skew % _ALIGN // first.itemsize if skew % first.itemsize == 0 else 0, points)
+    bounds = sorted({0, *range(head, points, BLOCK), points})
+    return list(itertools.pairwise(bounds))
 
 
 def _block(a: np.ndarray, lo: int, hi: int, room: np.ndarray) -> np.ndarray:
