@@ -1,14 +1,15 @@
 """The calls issue's benchmark: what one call costs next to plain JAX, first calls, compile time.
 
     python3 bench/bench_calls.py [--rounds 41] [--batch 200] [--sections percall,first,vars]
-                                 [--out bench/results/cpu-calls-<date>.md]
+                                 [--inputs numpy|device] [--out bench/results/cpu-calls-<date>.md]
 
 * ``percall``: median seconds per call after warm-up of ``jc.derivative(f)(xs)`` against what a
   JAX user writes by hand, ``jax.jit(jax.vmap(jax.grad(sympy.lambdify(x, f, "jax"))))``, and of
   ``jc.Function(f)(xs)`` against ``jax.jit(sympy.lambdify(x, f, "jax"))``, for
-  ``f = x**3 - 1/x`` on 10, 10^3 and 10^4 points (NumPy inputs), float32 and float64, each call
-  synced (``block_until_ready``). Contestants alternate in interleaved rounds (the order
-  rotating); each sample is a batch of ``--batch`` calls, so a ratio comes from one machine
+  ``f = x**3 - 1/x`` on 10, 10^3 and 10^4 points, float32 and float64 (``--inputs``: NumPy
+  arrays, or arrays already on the default device, as on a GPU), each call synced
+  (``block_until_ready``). Contestants alternate in interleaved rounds (the order rotating);
+  each sample is a batch of ``--batch`` calls, so a ratio comes from one machine
   state. The float64 peer runs its whole batch inside one ``jax.enable_x64(True)`` scope (its
   cheapest form; jaxcalc enters the scope itself, per call); the ``peer, scope per call``
   column is the peer as a JAX user without the global flag writes it. Reported: median per call
@@ -82,7 +83,7 @@ def _batch(fn, xs, size: int, scope: bool = False, per_call_scope: bool = False)
     return run
 
 
-def per_call(rounds: int, batch: int) -> list[dict]:
+def per_call(rounds: int, batch: int, on_device: bool = False) -> list[dict]:
     x = sympy.Symbol("x", real=True)
     f = sympy.sympify(FORMULA, locals={"x": x})
     cases = {
@@ -96,6 +97,9 @@ def per_call(rounds: int, batch: int) -> list[dict]:
             f64 = dtype == "float64"
             for n in SIZES:
                 xs = np.random.default_rng(0).uniform(0.5, 3.0, n).astype(dtype)
+                if on_device:
+                    with jax.enable_x64(f64):
+                        xs = jax.device_put(xs)
                 batches = {"jaxcalc": _batch(ours, xs, batch),
                            "peer": _batch(peer, xs, batch, scope=f64)}
                 if f64:
@@ -207,7 +211,8 @@ def variables(repeats: int, counts=(1, 3, 5, 9)) -> list[dict]:
 
 def markdown(result: dict) -> str:
     machine, vers = result["machine"], result["versions"]
-    lines = [f"# CPU call benchmark {result['date']}", "",
+    lines = [f"# Call benchmark on {machine.get('device')} ({machine.get('backend')}) "
+             f"{result['date']}", "",
              f"Machine: {machine.get('cpu')}, {machine.get('cpu_count')} cores (shared: other "
              f"jobs ran at the same time; 1-minute load average "
              f"{machine.get('load_average') or 0:.1f} at the start); jax {vers.get('jax')}, "
@@ -215,7 +220,8 @@ def markdown(result: dict) -> str:
              f"Python {sys.version.split()[0]}. Command: "
              f"`python3 bench/bench_calls.py {' '.join(result['argv'])}`.", ""]
     if result.get("percall"):
-        lines += ["## Per call (median after warm-up; NumPy inputs, synced)", "",
+        inputs = {"numpy": "NumPy inputs", "device": "inputs on the device"}[result["inputs"]]
+        lines += [f"## Per call (median after warm-up; {inputs}, synced)", "",
                   f"f = `{FORMULA}`. Peer: `jax.jit(jax.vmap(jax.grad(sympy.lambdify(x, f, "
                   "'jax'))))` for the derivative, `jax.jit(sympy.lambdify(x, f, 'jax'))` for "
                   "the function; float64 peer batch inside one `jax.enable_x64(True)` scope. "
@@ -260,14 +266,16 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=200, help="calls per timed sample")
     parser.add_argument("--repeats", type=int, default=5, help="runs per first-call figure")
     parser.add_argument("--sections", default="percall,first,vars")
+    parser.add_argument("--inputs", choices=("numpy", "device"), default="numpy",
+                        help="per-call inputs: NumPy arrays or arrays on the default device")
     parser.add_argument("--out", default=None, help="Markdown file to write")
     args = parser.parse_args(argv)
     sections = set(args.sections.split(","))
     result = {"date": datetime.date.today().isoformat(), "machine": machine_info(),
               "versions": versions(), "argv": sys.argv[1:] if argv is None else list(argv),
-              "rounds": args.rounds, "batch": args.batch}
+              "rounds": args.rounds, "batch": args.batch, "inputs": args.inputs}
     if "percall" in sections:
-        result["percall"] = per_call(args.rounds, args.batch)
+        result["percall"] = per_call(args.rounds, args.batch, args.inputs == "device")
     if "first" in sections:
         result["first"] = first_calls(args.repeats)
     if "vars" in sections:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One device check, a few minutes on an H100/H200: the GPU-relevant tests, `jaxcalc bench` on the
-# device in float32 and float64, 1e9 float32 points for f1/f2, and the grid benchmark's device check
-# (bench/bench_grid.py --device-check, when present). Everything lands in $OUT: gpu_check.log,
-# bench-float32.json, bench-float64.json, bench-1e9-float32.json, bench-float32.png (+ the grid
-# check's files). Each step has its own timeout, so one failure cannot eat the budget.
+# device in float32 and float64, 1e9 float32 points for f1/f2, the grid benchmark's device check
+# (bench/bench_grid.py --device-check, when present) and the per-call table against plain jax.jit
+# (bench/bench_calls.py). Everything lands in $OUT: gpu_check.log, bench-float32.json,
+# bench-float64.json, bench-1e9-float32.json, bench-float32.png, calls-device.md, calls-numpy.md
+# (+ the grid check's files). Each step has its own timeout, so one failure cannot eat the budget.
 #
 #   OUT=/tmp/gpu bash bench/gpu_check.sh       # from anywhere; runs the package from this tree
 #
@@ -82,6 +83,10 @@ fi
 if [ -f bench/bench_grid.py ]; then
     OUT="$OUT" step grid 90 python3 bench/bench_grid.py --device-check
 fi
+for inputs in device numpy; do  # per call against plain jax.jit, inputs on the device or in NumPy
+    step "calls-$inputs" 120 python3 bench/bench_calls.py --sections percall --rounds 21 \
+        --batch 100 --inputs "$inputs" --out "$OUT/calls-$inputs.md"
+done
 echo "=== gpu_check done after $SECONDS s; files in $OUT:"
 ls -la "$OUT"
 } 2>&1 | tee -a "$OUT/gpu_check.log"
