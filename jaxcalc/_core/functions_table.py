@@ -25,7 +25,7 @@ import jax.scipy.special as jsp
 import sympy
 from sympy.codegen import cfunctions
 
-from . import stable
+from . import special, stable
 
 #: Derivative conventions: ``smooth`` (the ordinary derivative); ``kink`` (at a kink the mean of
 #: the one-sided derivatives: ``Abs'(0) = 0``, a ``Max``/``Min`` tie splits 1/2-1/2); ``step``
@@ -260,7 +260,7 @@ ENTRIES: tuple[Entry, ...] = (
     _fn(sympy.erf, jsp.erf, summary="error function"),
     _fn(sympy.erfc, stable.erfc, summary="complementary error function 1 - erf(x)"),
     _fn(sympy.erfinv, jsp.erfinv, summary="inverse error function"),
-    _fn(sympy.Ei, jsp.expi, taylor=False, summary="exponential integral Ei(x)"),
+    _fn(sympy.Ei, special.ei, taylor=False, summary="exponential integral Ei(x)"),
     _fn(sympy.gamma, jsp.gamma, taylor=False, summary="gamma function"),
     _fn(sympy.loggamma, jsp.gammaln, aliases=("lgamma",), taylor=False,
         summary="log|gamma(x)|"),

@@ -416,7 +416,8 @@ _LOG1P_SMALL = (
     -0.49999999999999983, 1.0)
 
 
-def _horner(coefficients: Sequence[float], x):
+def horner(coefficients: Sequence[float], x):
+    """The polynomial with ``coefficients`` (highest power first) at ``x``."""
     result = coefficients[0]
     for c in coefficients[1:]:
         result = result * x + c
@@ -429,8 +430,8 @@ def _logcosh_value(x):
     a = jnp.abs(x)
     t = jnp.exp(-2 * jnp.maximum(a, 0.75))
     z = a * a
-    return jnp.where(a < 0.75, z * _horner(_LOGCOSH_NEAR, z),
-                     (a - math.log(2)) + t * _horner(_LOG1P_SMALL, t))
+    return jnp.where(a < 0.75, z * horner(_LOGCOSH_NEAR, z),
+                     (a - math.log(2)) + t * horner(_LOG1P_SMALL, t))
 
 
 def _erfc_rate(x):
