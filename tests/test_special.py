@@ -56,7 +56,7 @@ def test_ei_derivative_is_exp_over_x(method):
 
 def test_ei_takes_the_continued_fraction_terms_of_its_smallest_far_point(monkeypatch):
     """The work is fixed by the smallest |x| >= 1 (20 + 80/|x| terms, at most 100), not by
-    how slowly any one point converges (JAX's own loop ran ~0.16 ms a point on [-1, 0))."""
+    how slowly any one point converges (JAX's own loop took 33 s for 5 000 points on [-1, 0))."""
     counts = []
     loop = jax.lax.fori_loop
     monkeypatch.setattr(special.lax, "fori_loop", lambda lo, hi, *rest: counts.append(hi)
