@@ -37,8 +37,9 @@ def _e1(y):
     near = y <= 1
     small = jnp.where(near, y, 1.0)
     series = (-np.euler_gamma - jnp.log(small)) + small * horner(_E1_SERIES, small)
-    far = jnp.where(near | jnp.isnan(y), 1.0, y)
-    smallest = jnp.min(jnp.where(near | jnp.isnan(y), jnp.inf, y), initial=jnp.inf)
+    skip = near | jnp.isnan(y)
+    far = jnp.where(skip, 1.0, y)
+    smallest = jnp.min(jnp.where(skip, jnp.inf, y), initial=jnp.inf)
     terms = (20 + jnp.ceil(80 / smallest)).astype(jnp.int32)
 
     def step(i, tail):
