@@ -203,6 +203,44 @@ def test_inline_programs_compute_what_the_plain_program_does(dtype, shape):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 
 
+def _one_function(program, *args) -> bool:
+    """Whether XLA:CPU compiled the program's loop into one function (no dispatch per step)."""
+    return "xla_cpu_small_call" in program.lower(*args).compile().as_text()
+
+
+def test_steps_stay_under_xla_bytes_for_one_function():
+    assert threads.one_function_rows(16, 128) == 56  # a float64 input and result: 896 bytes
+    assert threads.one_function_rows(8, 128) == 112
+    assert threads.one_function_rows(32, 160) == 24  # two inputs, two results, params
+    assert threads.one_function_rows(100, 128) > 10**9  # under MIN_ROWS: not capped
+
+
+@CPU_ONLY
+def test_inline_loops_compile_into_one_function():
+    probe = jax.jit(threads.inline(lambda leaves, x: 2 * x, 8, (), np.dtype("float32")))
+    if not _one_function(probe, (), np.ones(64, np.float32)):
+        pytest.skip("this XLA compiles no loop into one function")
+    xs = np.linspace(0.5, 3, 10_000)
+    cases = [(jc.derivative("x**3 - 1/x + 0.0078125"), (xs,)),
+             (jc.Function("3*x**2 + 0.0078125"), (xs.astype(np.float32),)),
+             (jc.gradient("x*y + y**2/3 + 0.0078125"), (xs, xs[::-1].copy())),
+             (jc.Function("a*x**2 + b + 0.0078125", params={"a": 2.0, "b": -1.0}), (xs,))]
+    large = np.linspace(0.5, 3, N_LARGE)
+    for function, args in [*cases, (jc.derivative("x**3 - 1/x + 0.0078125"), (large,))]:
+        expected = function(*args)
+        plan = _plan(function, *args)
+        blocked = isinstance(plan, hostcall.Blocked)
+        steps = [large[:hostcall.BLOCK]] if blocked else args
+        assert [key[2] for key in execute._plans(function.kernel).programs
+                if key[0] == plan.dtype and key[2]], function  # an inline program
+        with execute.precision(plan.dtype):
+            assert _one_function(plan.program, function.leaves, *steps), function
+        if not blocked:
+            with execute.precision(plan.dtype):
+                plain = function.kernel.program(plan.dtype)(function.leaves, *args)
+            np.testing.assert_array_equal(np.asarray(expected), np.asarray(plain))
+
+
 @CPU_ONLY
 def test_an_inline_program_is_chosen_only_where_it_applies():
     xs = np.linspace(0.5, 2, 10_000)
