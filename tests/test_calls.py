@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import threading
 import tracemalloc
 import weakref
 
@@ -463,12 +464,15 @@ def test_blocks_start_where_the_input_is_aligned(monkeypatch):
         aliased = [np.shares_memory(hostcall._pieces([xs], rooms, lo, hi)[0], xs)
                    for lo, hi in spans]
         assert aliased == [bool(head) and hi - lo == hostcall.BLOCK for lo, hi in spans]
-        calls = []
-        monkeypatch.setattr(hostcall, "_copy", lambda *args, calls=calls, copy=hostcall._copy:
-                            calls.append(args[1:3]) or copy(*args))
+        calls, workers = [], set()
+        monkeypatch.setattr(hostcall, "_copy", lambda *args, calls=calls, workers=workers,
+                            copy=hostcall._copy: calls.append(args[1:3]) or copy(*args)
+                            or workers.add(threading.current_thread().name))
         got = np.asarray(d(xs))
         monkeypatch.undo()
-        assert sorted(calls) == spans
+        assert sorted(calls) == spans  # every block once, whichever worker took it
+        assert threading.current_thread().name in workers  # the caller is one of the workers
+        assert len(workers) <= hostcall.WORKERS
         with jax.enable_x64(True):
             expected = np.asarray(d.kernel.program(F64)(d.leaves, np.array(xs)))
         np.testing.assert_array_equal(got, expected)

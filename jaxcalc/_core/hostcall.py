@@ -5,9 +5,10 @@ Why: a fresh 10^7-point float64 result allocated by XLA:CPU costs ~19 500 first-
 (4 KiB pages, ~35 ms of kernel time on the 2-core benchmark machine) before a single value is
 computed, while NumPy asks the kernel for transparent huge pages (~600 faults): plain jit calls
 ran 2-3x slower than NumPy there. So the result is allocated by NumPy (64-byte aligned), and
-:data:`WORKERS` threads, one per CPU, each take every WORKERS-th block of :data:`BLOCK` points:
-each runs the kernel's one-thread program on its block (one program for every input size,
-address and alignment; a cheap kernel's runs inline on the worker, see ``_core.threads``) and
+:data:`WORKERS` threads, one per CPU (the calling thread one of them), each take the next
+block of :data:`BLOCK` points (none waits on a share fixed in advance): each runs the
+kernel's one-thread program on its block (one program for every input size, address and
+alignment; a cheap kernel's runs inline on the worker, see ``_core.threads``) and
 copies the result into place while it is still in the core's cache. The blocks start at the
 first input's first 64-byte aligned point, where XLA aliases them; a block it cannot alias (the
 few points before, the padded last block, inputs aligned otherwise) is first copied into the
@@ -148,21 +149,24 @@ class Blocked:
         flat = _flat(xs, self.full)
         target = out.reshape(self.points, -1)
         spans = _spans(flat, self.full, self.points)
-        workers = min(WORKERS, len(spans))
-        stop = threading.Event()
+        blocks = iter(spans)  # shared: each worker takes the next block (a list iterator's
+        stop = threading.Event()  # next() is atomic under the GIL)
 
-        def fill_share(first: int) -> None:
+        def fill_share() -> None:
             rooms = _rooms(flat, self.full)
             with _scope(self.dtype):
-                for lo, hi in spans[first::workers]:
+                for lo, hi in blocks:
                     if stop.is_set():
                         return
                     _copy(target, lo, hi, self.program(leaves, *_pieces(flat, rooms, lo, hi)))
 
-        with ThreadPoolExecutor(workers, thread_name_prefix="jaxcalc-fill") as pool:
+        helpers = min(WORKERS, len(spans)) - 1  # the calling thread is a worker too
+        with ThreadPoolExecutor(max(helpers, 1), thread_name_prefix="jaxcalc-fill") as pool:
             try:
-                for done in [pool.submit(fill_share, k) for k in range(workers)]:
-                    done.result()
+                shares = [pool.submit(fill_share) for _ in range(helpers)]
+                fill_share()
+                for share in shares:
+                    share.result()
             except BaseException:  # Ctrl-C or an error: the other shares stop after a block
                 stop.set()
                 raise
