@@ -115,7 +115,8 @@ class _Plans:
                 body = self.bodies.get(dtype)
                 if body is None:
                     body = self.bodies[dtype] = functools.partial(self._trace, dtype=dtype)
-            options = None if split else threads.ONE_THREAD_OPTIONS
+            options = (threads.ONE_THREAD_OPTIONS if not split else
+                       threads.CPU_OPTIONS if jax.default_backend() == "cpu" else None)
             jitted = self.programs[dtype, split, inline] = jax.jit(body,
                                                                    compiler_options=options)
         return jitted
