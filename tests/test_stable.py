@@ -277,6 +277,35 @@ def test_log_cosh_head_for_sympy():
     assert abs(sympy.N(stable.LogCosh(3), 40) - sympy.N(sympy.log(sympy.cosh(3)), 40)) < 1e-38
 
 
+def test_log_cosh_of_an_argument_proved_far_from_zero_takes_the_far_form_only():
+    """Where SymPy proves |u| >= 3/4, ``LogCoshFar(u)`` lowers to the far form alone (no
+    polynomial in u², which is most of ``logcosh``'s operations): the same values bit for bit
+    where it applies, within an ulp of mpmath, and the same derivatives."""
+    assert stable.LogCosh(X).is_nonnegative and stable.LogCosh(X + 1).is_nonnegative
+    heads = {X**2 + 1: stable.LogCoshFar, -sympy.exp(X) - 1: stable.LogCoshFar,
+             stable.LogCosh(X) + 1: stable.LogCoshFar, X: stable.LogCosh,
+             X**2 + sympy.Rational(1, 2): stable.LogCosh}  # |u| can be 1/2, or 0
+    for u, head in heads.items():
+        assert type(stabilize(sympy.log(sympy.cosh(u)))) is head, u
+    with jax.enable_x64(True):
+        far = np.concatenate([np.linspace(0.75, 60, 20_001), -np.geomspace(0.75, 800, 2_001)])
+        np.testing.assert_array_equal(stable.logcosh_far(far), stable.logcosh(far))
+    f = jc.Function("log(cosh(x**2 + 1))")
+    with jax.enable_x64(True):
+        names = {e.primitive.name for e in f.kernel.program("float64").trace(
+            f.leaves, np.ones(3)).jaxpr.eqns}
+    assert "jaxcalc_logcosh_far" in names and "jaxcalc_logcosh" not in names
+    xs = np.linspace(-4, 4, 81)
+    written = sympy.log(sympy.cosh(X**2 + 1))
+    for n in (0, 1, 2):
+        expected = np.array([exact(written, n, x) for x in xs])
+        usable = expected != 0  # the slope at 0
+        for method in ("ad", "symbolic")[: 1 if n == 0 else 2]:
+            got = np.asarray(f(xs) if n == 0 else jc.derivative(f, n=n, method=method)(xs))
+            error = np.abs(got[usable] - expected[usable]) / np.abs(expected[usable])
+            assert error.max() < (2 if n == 0 else 8) * 2.0**-52, (n, method, error.max())
+
+
 def test_symbolic_derivatives_through_the_log_cosh_head():
     """SymPy differentiates ``LogCosh`` (its ``fdiff``); the symbolic and AD paths agree with
     80-digit references, also where ``cosh(3x)`` overflows (|x| > 237)."""
@@ -308,6 +337,7 @@ def test_the_benchmark_f5_lowers_through_log_cosh():
     written and of mpmath, and the slope (AD and symbolic) within a few ulp of mpmath."""
     f = jc.Function(GRID_FUNCTIONS["f5"])
     assert stabilize(f.expr).count(stable.LogCosh) == 10
+    assert stabilize(f.expr).count(stable.LogCoshFar) == 9  # all but log(cosh(x)): |u| >= 1
     xs = np.linspace(-3, 3, 301)
     value, slope = np.array([f5_exact(x) for x in xs]).T
     eps = np.finfo(np.float64).eps

@@ -280,6 +280,7 @@ ENTRIES: tuple[Entry, ...] = (
     _internal(stable.HypotRatio, stable.cosine),  # a/hypot(a, b), made by _core.rewrite
     _internal(stable.Leg, stable.leg),  # sqrt(a**2 - b**2), made by _core.rewrite
     _internal(stable.LogCosh, stable.logcosh),  # log(cosh(u)), made by _core.rewrite
+    _internal(stable.LogCoshFar, stable.logcosh_far),  # the same where |u| >= 3/4
     *(_internal(head, fn) for head, fn in _RELATIONS.items()),
     _internal(sympy.And, _reduce(jnp.logical_and)),
     _internal(sympy.Or, _reduce(jnp.logical_or)),

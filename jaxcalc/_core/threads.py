@@ -148,6 +148,8 @@ def inline_rows(jaxpr: jax_core.Jaxpr, points: int) -> int:
     """Points per loop step of an :func:`inline` program for ``jaxpr`` (elementwise over
     ``points``), or 0 where XLA runs the program inline already or a step would be too small
     (a multiple of 8, for the vector units)."""
+    if points <= MIN_ROWS:  # no step of MIN_ROWS points fits: no need to count (a first call
+        return 0  # on a few points would trace every stable function's value once more)
     total = flops(jaxpr)
     if total < INLINE_FLOPS:
         return 0
