@@ -476,7 +476,7 @@ expm1 = _unary("expm1", jnp.expm1, jnp.exp)
 erfc = _unary("erfc", jsp.erfc, _erfc_rate)
 logcosh = _unary("logcosh", _logcosh_value, tanh)
 #: ``logcosh`` where ``|u| >= 3/4`` (:class:`LogCoshFar`): a third of its operations, so its
-#: programs compile faster (nested, as in ``log(cosh(log(cosh(x)) + 1))``, about 40% faster)
+#: programs compile faster (the ten nested levels of the benchmark's f5: 76-94 against 111 ms)
 logcosh_far = _unary("logcosh_far", _logcosh_far_value, tanh)
 
 

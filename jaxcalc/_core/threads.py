@@ -62,10 +62,10 @@ TRANSCENDENTAL_NS = 3.0
 
 #: Compiler options of every program jaxcalc compiles for the CPU: XLA's elemental loop emitter
 #: instead of its MLIR fusion emitters, which compile the same elementwise loops 30-40% slower
-#: (first calls on 10 float64 points: f1 18 against 30 ms, f3 37 against 55, f5 111 against
-#: 160) into code as fast (bit for bit the same values; f4's derivative, a 40-term polynomial,
-#: runs 10-20% slower). jaxlib 0.6-0.10 have the option; later ones retire that emitter, and get
-#: no options.
+#: (the programs of f1, f3 and f5 for 10 float64 points: 18 against 30 ms, 37 against 55, 111
+#: against 160) into code as fast (bit for bit the same values; f4's derivative, a 40-term
+#: polynomial, runs 10-20% slower). jaxlib 0.6-0.10 have the option; later ones retire that
+#: emitter, and get no options.
 CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False} if _JAXLIB < (0, 11) else {}
 #: Compiler options of a program that runs on one thread.
 ONE_THREAD_OPTIONS = {**CPU_OPTIONS, "xla_disable_hlo_passes": "cpu-parallel-task-assigner"}
