@@ -165,19 +165,25 @@ def test_cheap_calls_run_on_one_thread_and_heavy_ones_split(backend_compiles):
 
 
 @CPU_ONLY
-def test_cpu_programs_get_the_cpu_compiler_options(monkeypatch):
-    """Every program compiles with ``threads.CPU_OPTIONS`` (XLA's elemental loop emitter where
-    this jaxlib has it: ~1.5x faster compiles), and this jaxlib accepts them."""
-    probe = jax.jit(lambda x: x + 1, compiler_options=threads.ONE_THREAD_OPTIONS)
+def test_one_value_per_point_compiles_with_the_elemental_emitter(monkeypatch):
+    """Programs of one value per point get ``threads.ONE_FUSION_OPTIONS`` (~1.5x faster
+    compiles), which this jaxlib accepts; a gradient's programs (a value per variable) do not."""
+    probe = jax.jit(lambda x: x + 1, compiler_options=threads.ONE_FUSION_OPTIONS or None)
     assert float(probe.lower(np.float32(1)).compile()(np.float32(1))) == 2.0
     options, jit = [], jax.jit
     monkeypatch.setattr(jax, "jit", lambda fun, **kw: options.append(kw["compiler_options"])
                         or jit(fun, **kw))
     f = jc.Function("x**2 + 0.03125")
     np.testing.assert_array_equal(np.asarray(f(np.full(10, 2.0))), np.full(10, 4.03125))
-    f.kernel.program(F64)  # the split program
-    assert len(options) == 2
-    assert all(o is not None and threads.CPU_OPTIONS.items() <= o.items() for o in options)
+    f.kernel.program(F64)  # the split program, made by the call
+    g = jc.gradient("x*y + 0.03125")
+    np.testing.assert_array_equal(np.asarray(g(np.full(10, 2.0), 3.0))[0], [3.0, 2.0])
+    assert len(options) == 4
+    fusion = threads.ONE_FUSION_OPTIONS.items()
+    assert all(fusion <= (o or {}).items() for o in options[:2])
+    assert not any(fusion and fusion <= (o or {}).items() for o in options[2:])
+    assert [threads.ONE_THREAD_OPTIONS.items() <= (o or {}).items() for o in options] == [
+        False, True, False, True]
 
 
 def test_the_work_estimate_counts_nested_programs_and_the_dtype():

@@ -115,10 +115,11 @@ class _Plans:
                 body = self.bodies.get(dtype)
                 if body is None:
                     body = self.bodies[dtype] = functools.partial(self._trace, dtype=dtype)
-            options = (threads.ONE_THREAD_OPTIONS if not split else
-                       threads.CPU_OPTIONS if jax.default_backend() == "cpu" else None)
-            jitted = self.programs[dtype, split, inline] = jax.jit(body,
-                                                                   compiler_options=options)
+            options = {} if split else dict(threads.ONE_THREAD_OPTIONS)
+            if jax.default_backend() == "cpu" and getattr(self.kernel, "shape", None) == ():
+                options.update(threads.ONE_FUSION_OPTIONS)
+            jitted = self.programs[dtype, split, inline] = jax.jit(
+                body, compiler_options=options or None)
         return jitted
 
     def _trace(self, leaves, *xs, dtype):

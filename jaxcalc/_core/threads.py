@@ -60,15 +60,17 @@ SPLIT_MICROSECONDS = 100.0
 ARITHMETIC_NS = 0.03
 TRANSCENDENTAL_NS = 3.0
 
-#: Compiler options of every program jaxcalc compiles for the CPU: XLA's elemental loop emitter
-#: instead of its MLIR fusion emitters, which compile the same elementwise loops 30-40% slower
-#: (the programs of f1, f3 and f5 for 10 float64 points: 18 against 30 ms, 37 against 55, 111
-#: against 160) into code as fast (bit for bit the same values; f4's derivative, a 40-term
-#: polynomial, runs 10-20% slower). jaxlib 0.6-0.10 have the option; later ones retire that
-#: emitter, and get no options.
-CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False} if _JAXLIB < (0, 11) else {}
 #: Compiler options of a program that runs on one thread.
-ONE_THREAD_OPTIONS = {**CPU_OPTIONS, "xla_disable_hlo_passes": "cpu-parallel-task-assigner"}
+ONE_THREAD_OPTIONS = {"xla_disable_hlo_passes": "cpu-parallel-task-assigner"}
+#: Compiler options of a CPU program with one value per point, which XLA compiles into one
+#: loop fusion: its elemental loop emitter instead of its MLIR fusion emitters, which compile
+#: such a loop 30-40% slower (the programs of f1, f3 and f5 for 10 float64 points: 18 against
+#: 30 ms, 37 against 55, 111 against 160) into code as fast (bit for bit the same values; f4's
+#: derivative, a 40-term polynomial, runs 10-20% slower). Not for several values per point
+#: (gradients): XLA splits those into a fusion per value, each compiled on its own, and the
+#: elemental emitter takes longer (a 9-variable gradient: 205 against 125 ms). jaxlib 0.6-0.10
+#: have the option; later ones retire that emitter, and get no options.
+ONE_FUSION_OPTIONS = {"xla_cpu_use_fusion_emitters": False} if _JAXLIB < (0, 11) else {}
 
 #: XLA:CPU runs a program on the calling thread when its cost analysis counts fewer flops.
 INLINE_FLOPS = 1000

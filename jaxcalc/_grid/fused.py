@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._core import memory, threads
+from .._core import memory
 from .._core.errors import InputError
 from .._core.execute import Kernel
 from . import devices as _devices
@@ -339,13 +339,11 @@ def _program(kernel, static: _Static, count: int, devices: tuple):
     one = functools.partial(_block_values, kernel, static)
     many = jax.vmap(one, in_axes=(None, None, 0))
     split_sharding, _ = _devices.shardings(devices)
-    options = threads.CPU_OPTIONS if devices[0].platform == "cpu" else None
     if static.reduce is not None:
-        return jax.jit(many, out_shardings=split_sharding, compiler_options=options)
+        return jax.jit(many, out_shardings=split_sharding)
 
     def step(buffer, leaves, consts, per):
         del buffer  # donated: its memory holds the result
         return many(leaves, consts, per)
 
-    return jax.jit(step, donate_argnums=0, keep_unused=True, out_shardings=split_sharding,
-                   compiler_options=options)
+    return jax.jit(step, donate_argnums=0, keep_unused=True, out_shardings=split_sharding)
