@@ -27,7 +27,7 @@ float64 points of one input and one result), XLA compiles the whole loop into on
 instead of dispatching every step (~30 ns more a step): ``jc.derivative("3*x**2 + 1")`` on a
 block of 2^17 float64 points 54 against 94-140 µs with 96-point steps.
 Measured (``bench/bench_calls.py``): ``jc.derivative("x**3 - 1/x")`` on 10^4 float64 points
-25 µs against plain JAX's 39 µs; at 10^7 points (``_core.hostcall``) 1.1x numexpr. The price
+25 µs against plain JAX's 39 µs; at 10^7 points (``_core.hostcall``) 1.2-1.3x numexpr. The price
 is paid once per signature: the loop compiles in ~30-50 ms more than the plain program.
 
 Example:
