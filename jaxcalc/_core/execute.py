@@ -106,7 +106,8 @@ class _Plans:
                 inline: tuple | None = None) -> Callable:
         """The jitted program for ``dtype``; ``split=False``: compiled to run on one thread;
         ``inline=(rows, tail, result dtype)``: the loop of ``threads.inline``, on one thread.
-        The first two wrap one function, so JAX traces each shape once for the two."""
+        The first two wrap one function, so JAX traces each shape once for the two. On the
+        CPU a kernel of one value per point compiles with ``threads.ONE_FUSION_OPTIONS``."""
         jitted = self.programs.get((dtype, split, inline))
         if jitted is None:
             if inline is not None:  # retraces the body of a signature traced by its plan
