@@ -3,6 +3,7 @@ nothing kept behind the caller's back, ``out=``, memory checks before allocating
 
 from __future__ import annotations
 
+import collections
 import gc
 import itertools
 import threading
@@ -253,7 +254,7 @@ def test_inline_loops_compile_into_one_function():
         expected = function(*args)
         plan = _plan(function, *args)
         blocked = isinstance(plan, hostcall.Blocked)
-        steps = [large[:hostcall.BLOCK]] if blocked else args
+        steps = [plan.block, large[:hostcall.BLOCK]] if blocked else args
         assert [key[2] for key in execute._plans(function.kernel).programs
                 if key[0] == plan.dtype and key[2]], function  # an inline program
         with execute.precision(plan.dtype):
@@ -275,11 +276,11 @@ def test_an_inline_program_is_chosen_only_where_it_applies():
     grid(xs[:100, None], xs[None, :50])  # inputs broadcast against each other
     for function in (small, heavy, grid):
         assert execute._plans(function.kernel).programs.keys() == {
-            (np.dtype(F64), True, None), (np.dtype(F64), False, None)}
+            (np.dtype(F64), True, None, False), (np.dtype(F64), False, None, False)}
     long = jc.derivative("x**3 - 1/x + 0.5")
     long(np.linspace(0.5, 2, 200_000, dtype=np.float32))  # more steps than a hand-off costs
     assert execute._plans(long.kernel).programs.keys() == {
-        (np.dtype("float32"), True, None), (np.dtype("float32"), False, None)}
+        (np.dtype("float32"), True, None, False), (np.dtype("float32"), False, None, False)}
 
 
 def test_the_flop_estimate_bounds_xla_count_for_every_function():
@@ -501,6 +502,29 @@ def test_blocks_start_where_the_input_is_aligned(monkeypatch):
 
 
 @CPU_ONLY
+def test_each_worker_computes_its_blocks_into_one_buffer(monkeypatch):
+    """XLA writes a block's result where the same worker's previous one was (donated), so no
+    block allocates; results with extra dims and promoted dtypes too."""
+    xs = np.linspace(0.5, 3, N_LARGE)
+    computed = collections.defaultdict(list)  # worker -> its block results (kept alive here)
+    monkeypatch.setattr(hostcall, "_copy", lambda target, lo, hi, block, copy=hostcall._copy:
+                        computed[threading.current_thread().name].append(
+                            (block, block.unsafe_buffer_pointer()))
+                        or copy(target, lo, hi, block))
+    for function, args in ((jc.derivative("x**3 - 1/x"), (xs,)),
+                           (jc.gradient("x*y"), (xs.astype(np.float32), xs))):
+        computed.clear()
+        got = np.asarray(function(*args))
+        assert sum(map(len, computed.values())) > len(computed)  # a worker had several
+        for blocks in computed.values():
+            assert len({pointer for _, pointer in blocks}) == 1
+            assert [b.is_deleted() for b, _ in blocks] == [True] * (len(blocks) - 1) + [False]
+        with jax.enable_x64(True):
+            expected = function.kernel.program(F64)(function.leaves, *args)
+        np.testing.assert_array_equal(got, np.asarray(expected))
+
+
+@CPU_ONLY
 def test_the_blocked_route_starts_at_its_size_in_bytes(monkeypatch):
     monkeypatch.setattr(hostcall, "MIN_BYTES", MIN_BYTES)
     f = jc.Function("x**2 + 0.4375")
@@ -520,7 +544,8 @@ def test_blocks_of_a_cheap_kernel_run_inline():
     plan = _plan(d, xs)
     assert isinstance(plan, hostcall.Blocked)
     with jax.enable_x64(True):
-        assert _xla_flops(plan.program, d.leaves, xs[:hostcall.BLOCK]) < threads.INLINE_FLOPS
+        assert _xla_flops(plan.program, d.leaves, plan.block,
+                          xs[:hostcall.BLOCK]) < threads.INLINE_FLOPS
 
 
 def test_blocked_calls_with_several_inputs_dtypes_and_extra_dims():

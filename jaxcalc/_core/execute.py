@@ -102,13 +102,15 @@ class _Plans:
         self.table: dict[tuple, tuple] = {}
         self.traces = 0
 
-    def program(self, dtype: np.dtype, split: bool = True,
-                inline: tuple | None = None) -> Callable:
+    def program(self, dtype: np.dtype, split: bool = True, inline: tuple | None = None,
+                reusing: bool = False) -> Callable:
         """The jitted program for ``dtype``; ``split=False``: compiled to run on one thread;
-        ``inline=(rows, tail, result dtype)``: the loop of ``threads.inline``, on one thread.
+        ``inline=(rows, tail, result dtype)``: the loop of ``threads.inline``, on one thread;
+        ``reusing=True``: ``program(leaves, spent, *xs)`` writes its result into the memory of
+        ``spent`` (an array of the result's shape and dtype, donated: deleted by the call).
         The first two wrap one function, so JAX traces each shape once for the two. On the
         CPU a kernel of one value per point compiles with ``threads.ONE_FUSION_OPTIONS``."""
-        jitted = self.programs.get((dtype, split, inline))
+        jitted = self.programs.get((dtype, split, inline, reusing))
         if jitted is None:
             if inline is not None:  # retraces the body of a signature traced by its plan
                 body = threads.inline(functools.partial(self._raw, dtype=dtype), *inline)
@@ -119,8 +121,11 @@ class _Plans:
             options = {} if split else dict(threads.ONE_THREAD_OPTIONS)
             if jax.default_backend() == "cpu" and getattr(self.kernel, "shape", None) == ():
                 options.update(threads.ONE_FUSION_OPTIONS)
-            jitted = self.programs[dtype, split, inline] = jax.jit(
-                body, compiler_options=options or None)
+            if reusing:
+                body = functools.partial(_ignoring_spent, body)
+            jitted = self.programs[dtype, split, inline, reusing] = jax.jit(
+                body, compiler_options=options or None, donate_argnums=(1,) if reusing else (),
+                keep_unused=reusing)  # (kept: XLA writes the result where ``spent`` was)
         return jitted
 
     def _trace(self, leaves, *xs, dtype):
@@ -137,6 +142,10 @@ class _Plans:
         self.table.clear()
         for jitted in self.programs.values():
             jitted.clear_cache()
+
+
+def _ignoring_spent(body, leaves, spent, *xs):
+    return body(leaves, *xs)
 
 
 _SHARED: collections.OrderedDict[Kernel, _Plans] = collections.OrderedDict()
