@@ -70,7 +70,7 @@ ONE_THREAD_OPTIONS = {"xla_disable_hlo_passes": "cpu-parallel-task-assigner"}
 #: 30 ms, 37 against 55, 111 against 160) into code as fast (bit for bit the same values; f4's
 #: derivative, a 40-term polynomial, runs 10-20% slower). Not for several values per point
 #: (gradients): XLA splits those into a fusion per value, each compiled on its own, and the
-#: elemental emitter takes longer (a 9-variable gradient: 205 against 125 ms). jaxlib 0.6-0.10
+#: elemental emitter takes longer (a 9-variable gradient: 205 against 125 ms). jaxlib 0.8-0.10
 #: have the option; later ones retire that emitter, and get no options.
 ONE_FUSION_OPTIONS = {"xla_cpu_use_fusion_emitters": False} if _JAXLIB < (0, 11) else {}
 
