@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 import jaxcalc._core.parse as parse_module
+from jaxcalc._core import fold
 from jaxcalc._core.errors import (
     EmptyExpressionError,
     ExpressionSyntaxError,
@@ -203,6 +204,16 @@ def test_constant_folding(text, expected):
         assert result.is_Float and float(result) == pytest.approx(float(expected), rel=1e-15)
     else:
         assert result == expected
+
+
+def test_a_call_of_constants_is_valued_once_per_parse(monkeypatch):
+    valued = []
+    monkeypatch.setattr(fold, "_evaluate", lambda template, values, evaluate=fold._evaluate:
+                        valued.append(template.func) or evaluate(template, values))
+    got = parse("polygamma(2, 3)*x + polygamma(2, 3) - 1/polygamma(2, 3) + polygamma(2, 4.5)")
+    p23 = sympy.polygamma(2, 3)
+    assert got == p23 * x + p23 - 1 / p23 + sympy.polygamma(2, 4.5)
+    assert valued.count(sympy.polygamma) == 2  # (2, 3) once, (2, 4.5) once
 
 
 @pytest.mark.parametrize(

@@ -97,11 +97,13 @@ class Site:
 
 
 class Folder:
-    """The constant values of one parse: a memo from SymPy node to value, and the checks."""
+    """The constant values of one parse: a memo from SymPy node to value, another from call of
+    constants to its result, and the checks."""
 
     def __init__(self, max_digits: int, max_magnitude: int):
         self.max_digits, self.max_magnitude = max_digits, max_magnitude
         self._values: dict[sympy.Basic, _Value | None] = {}
+        self._calls: dict[tuple, sympy.Expr] = {}
         self._shapes: dict[sympy.Basic, tuple[int, bool]] = {}
         self._work = EVALUATION_WORK
 
@@ -338,8 +340,9 @@ class Folder:
     def call(
         self, build: Callable[..., sympy.Expr], args: Sequence[sympy.Expr], site: Site
     ) -> sympy.Expr:
-        """``build(*args)``; a function of constants is valued numerically first, and kept
-        exact only when its arguments are plain (see the module docstring)."""
+        """``build(*args)``; a function of constants is valued numerically first (once per
+        parse: ``digamma(3) + digamma(3)`` values it once), and kept exact only when its
+        arguments are plain (see the module docstring)."""
         values = [self.value(arg) for arg in args]
         template, elementary = _template(build, len(args))
         if any(value is None for value in values):
@@ -348,6 +351,15 @@ class Folder:
             marked = [self.holds_call(arg) or not self.afford(arg) for arg in args]
             hidden, reveal = self.hide(args, marked)  # no function of a function is evaluated
             return self.settle(reveal(build(*hidden)), None, site)
+        key = (build, *args)
+        if key not in self._calls:
+            self._calls[key] = self._constant_call(build, args, values, template, elementary, site)
+        return self._calls[key]
+
+    def _constant_call(
+        self, build: Callable[..., sympy.Expr], args: Sequence[sympy.Expr],
+        values: Sequence[_Value], template: sympy.Expr, elementary: bool, site: Site
+    ) -> sympy.Expr:
         orders = [_evaluate(f.args[0], values) for f in template.atoms(sympy.polygamma)]
         if any(order is not None and abs(order) > POLYGAMMA_ORDER for order in orders):
             raise site.error(TooLargeError, f"has a polygamma order beyond {POLYGAMMA_ORDER}")
