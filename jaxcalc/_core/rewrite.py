@@ -164,16 +164,17 @@ def _square_totals(node: sympy.Expr) -> list[tuple[sympy.Expr, ...]]:
     ``SquareDifference(a, b)`` or a sum of two squares raised to a negative integer power):
     whenever ``p + q = s``, ``t + t*(-p/s)`` is ``t*q/s`` without cancellation."""
     found = []
-    for h in node.atoms(hypot):
+    atoms = node.atoms(hypot, SquareDifference, Leg, sympy.Pow)  # one walk of the tree
+    for h in (a for a in atoms if isinstance(a, hypot)):
         a, b = h.args
         found += [(h, h**2, a**2, b**2), (h, h**2, b**2, a**2)]
-    for d in node.atoms(SquareDifference):
+    for d in (a for a in atoms if isinstance(a, SquareDifference)):
         a, b = d.args
         found += [(d, d, a**2, -(b**2)), (d, d, -(b**2), a**2)]
-    for leg in node.atoms(Leg):
+    for leg in (a for a in atoms if isinstance(a, Leg)):
         a, b = leg.args
         found += [(leg, leg**2, a**2, -(b**2)), (leg, leg**2, -(b**2), a**2)]
-    for power in node.atoms(sympy.Pow):
+    for power in (a for a in atoms if isinstance(a, sympy.Pow)):
         squares = _squares(power.base)
         if power.exp.is_Integer and power.exp < 0 and squares and squares[0] == 1:
             _, a, b = squares
