@@ -270,6 +270,20 @@ def test_derivatives_of_the_reported_formula_by_every_path():
                 assert relative(value, reference) < 1e-13, (n, method)
 
 
+@pytest.mark.parametrize("text", ["log(cosh(x))", "log(cosh(x**2 + 1))", "Ei(-x - 0.5)"])
+def test_polynomial_pieces_keep_float32_points_float32_under_x64(text):
+    """``horner``'s coefficients take the points' dtype: with x64 on (a user's global flag),
+    float32 points give the float32 values and derivatives they give with it off."""
+    xs = np.linspace(-3, 3, 61, dtype=np.float32)
+    f = jc.Function(text)
+    expected = [np.asarray(f(xs)), np.asarray(jc.derivative(f)(xs))]
+    with jax.enable_x64(True):
+        got = [f(xs), jc.derivative(f)(xs)]
+    assert [g.dtype for g in got] == [np.float32, np.float32]
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(g), e)
+
+
 def test_log_cosh_head_for_sympy():
     u = stable.LogCosh(X)
     assert u.is_real and stable.LogCosh(0) == 0 and sympy.diff(u, X) == sympy.tanh(X)

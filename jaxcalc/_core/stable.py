@@ -58,6 +58,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
+import numpy as np
 import sympy
 from jax import lax
 from jax.experimental import jet
@@ -432,9 +433,12 @@ _LOG1P_SMALL = (
 
 def horner(coefficients: Sequence[float], x):
     """The polynomial with ``coefficients`` (highest power first) at the array ``x``, in
-    ``lax`` operations (traced twice as fast as ``jnp``'s, with the same values)."""
-    result = coefficients[0]
-    for c in coefficients[1:]:
+    ``lax`` operations (traced twice as fast as ``jnp``'s, with the same values), the
+    coefficients rounded to ``x``'s dtype (``lax`` does not promote: under x64 a Python float
+    would be a float64 beside float32 points)."""
+    rounded = np.asarray(coefficients, x.dtype)
+    result = rounded[0]
+    for c in rounded[1:]:
         result = lax.add(lax.mul(result, x), c)
     return result
 
