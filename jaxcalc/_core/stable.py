@@ -443,25 +443,28 @@ def horner(coefficients: Sequence[float], x):
     return result
 
 
-#: From this |u| on, ``log(cosh(u))`` is computed by :func:`_logcosh_far_value`.
+#: From this |u| on, ``log(cosh(u))`` is computed by :func:`_logcosh_far_of_abs`.
 LOGCOSH_FAR = 0.75
 
 
-def _logcosh_far_value(x):
-    """``|u| - log(2) + log1p(exp(-2|u|))`` (``log1p`` a polynomial): within ~1 ulp from
-    ``|u| = 3/4`` on (below, the terms cancel)."""
-    a = jnp.abs(x)
+def _logcosh_far_of_abs(a):
+    """``a - log(2) + log1p(exp(-2a))`` for ``a = |u|`` (``log1p`` a polynomial): within ~1 ulp
+    from ``a = 3/4`` on (below, the terms cancel)."""
     t = jnp.exp(-2 * a)
     return (a - math.log(2)) + t * horner(_LOG1P_SMALL, t)
 
 
+def _logcosh_far_value(x):
+    return _logcosh_far_of_abs(jnp.abs(x))
+
+
 def _logcosh_value(x):
-    """``u²·P(u²)`` below ``|u| = 3/4``, :func:`_logcosh_far_value` above: within ~1 ulp in
+    """``u²·P(u²)`` below ``|u| = 3/4``, :func:`_logcosh_far_of_abs` above: within ~1 ulp in
     float32 and float64."""
     a = jnp.abs(x)
     z = a * a
     return jnp.where(a < LOGCOSH_FAR, z * horner(_LOGCOSH_NEAR, z),
-                     _logcosh_far_value(jnp.maximum(a, LOGCOSH_FAR)))
+                     _logcosh_far_of_abs(jnp.maximum(a, LOGCOSH_FAR)))
 
 
 def _erfc_rate(x):
