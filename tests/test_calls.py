@@ -456,6 +456,50 @@ def test_bad_inputs_are_input_errors(args, match):
         f(*args)
 
 
+def test_inputs_by_variable_name_equal_inputs_by_position():
+    f = jc.Function("x - 2*y")
+    xs, ys = np.linspace(0, 1, 5), np.float32(3.0)
+    expected = np.asarray(f(xs, ys))
+    for by_name in (f(x=xs, y=ys), f(y=ys, x=xs), f(xs, y=ys)):
+        np.testing.assert_array_equal(np.asarray(by_name), expected)
+    assert f(x=np.float32(1), y=ys, dtype="float32").dtype == np.float32
+    out = np.empty(5)
+    assert f(y=ys, x=xs, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    assert float(jax.jit(lambda a, b: f(y=a, x=b))(1.0, 2.0)) == 0.0
+    np.testing.assert_array_equal(np.asarray(jc.gradient(f)(y=1.0, x=2.0)), [1.0, -2.0])
+    assert float(jc.Function("a*x", params={"a": 2.0}).apply({"a": 3.0}, x=2.0)) == 6.0
+
+
+@pytest.mark.parametrize(("args", "named", "match"), [
+    ((), {"x": 1.0, "z": 2.0}, r"`x - 2\*y` has no variable\(s\) \['z'\]; its variables are "
+                               r"\('x', 'y'\)"),
+    ((1.0,), {"x": 2.0}, r"`x - 2\*y` got \['x'\] both by position and by name"),
+    ((), {"y": 2.0}, r"`x - 2\*y` needs a value for each of its variables \('x', 'y'\); "
+                     r"missing \['x'\]"),
+    ((1.0, 2.0, 3.0), {"y": 2.0}, r"`x - 2\*y` takes 2 input\(s\) \('x', 'y'\), got 3 by "
+                                  r"position"),
+])
+def test_bad_inputs_by_name_are_input_errors(args, named, match):
+    with pytest.raises(jc.InputError, match=match):
+        jc.Function("x - 2*y")(*args, **named)
+
+
+@pytest.mark.parametrize("points", [4, N_LARGE])
+def test_params_that_do_not_broadcast_with_the_inputs_are_input_errors(points):
+    f = jc.Function("a*x + b", params={"a": np.arange(3.0), "b": 0.0})
+    match = (r"param `a` has shape \(3,\), which does not broadcast with the inputs and the "
+             rf"other params \(shape \({points},\)\)")
+    with pytest.raises(jc.InputError, match=match):
+        f(np.ones(points))
+    with pytest.raises(jc.InputError, match=match):  # inside a trace too
+        jax.jit(f)(np.ones(points))
+    stacked = f.with_params({"a": np.ones(3), "b": np.ones(2)})
+    with pytest.raises(jc.InputError, match=r"param `b` has shape \(2,\).*\(shape \(3,\)\)"):
+        stacked(1.0)
+    np.testing.assert_array_equal(np.asarray(f(np.ones((2, 1)))), [[0.0, 1.0, 2.0]] * 2)
+
+
 # -- the blocked route --------------------------------------------------------------------------
 @pytest.mark.parametrize("offset", [0, 1, 3])
 def test_blocked_calls_equal_one_jit_call(offset):
@@ -477,6 +521,7 @@ def test_blocks_start_where_the_input_is_aligned(monkeypatch):
     copied block by block. The values are those of one plain call either way."""
     raw = hostcall.aligned_empty((N_LARGE * 8 + 64,), np.uint8)
     d = jc.derivative("x**3 - 1/x")
+    default = hostcall.WORKERS
     for skew, head in ((16, 6), (4, 0)):
         xs = np.frombuffer(raw[skew : skew + N_LARGE * 8], np.float64)
         xs[:] = np.linspace(0.5, 3, N_LARGE)
@@ -487,18 +532,27 @@ def test_blocks_start_where_the_input_is_aligned(monkeypatch):
         aliased = [np.shares_memory(hostcall._pieces([xs], rooms, lo, hi)[0], xs)
                    for lo, hi in spans]
         assert aliased == [bool(head) and hi - lo == hostcall.BLOCK for lo, hi in spans]
-        calls, workers = [], set()
-        monkeypatch.setattr(hostcall, "_copy", lambda *args, calls=calls, workers=workers,
-                            copy=hostcall._copy: calls.append(args[1:3]) or copy(*args)
-                            or workers.add(threading.current_thread().name))
-        got = np.asarray(d(xs))
-        monkeypatch.undo()
-        assert sorted(calls) == spans  # every block once, whichever worker took it
-        assert threading.current_thread().name in workers  # the caller is one of the workers
-        assert len(workers) <= hostcall.WORKERS
         with jax.enable_x64(True):
             expected = np.asarray(d.kernel.program(F64)(d.leaves, np.array(xs)))
-        np.testing.assert_array_equal(got, expected)
+        for workers in (default, 1):  # 1: no helper thread, the caller does all the work
+            monkeypatch.setattr(hostcall, "WORKERS", workers)
+            got, calls, threads = _blocks_copied(monkeypatch, d, xs)
+            assert sorted(calls) == spans  # every block once, whichever worker took it
+            assert len(threads) <= workers
+            np.testing.assert_array_equal(got, expected)
+        assert threads == {threading.current_thread().name}  # the caller is a worker
+
+
+def _blocks_copied(monkeypatch, fn, xs) -> tuple[np.ndarray, list, set]:
+    """``fn(xs)`` on the blocked route, the ``(lo, hi)`` of the blocks it copied, and the
+    names of the threads that copied them."""
+    calls, threads = [], set()
+    copy = hostcall._copy
+    monkeypatch.setattr(hostcall, "_copy", lambda *args: calls.append(args[1:3]) or copy(*args)
+                        or threads.add(threading.current_thread().name))
+    got = np.asarray(fn(xs))
+    monkeypatch.setattr(hostcall, "_copy", copy)
+    return got, calls, threads
 
 
 @CPU_ONLY

@@ -434,6 +434,16 @@ def jnp_stack(p):
     return jax.numpy.stack([p * 0, p, p * 2])
 
 
+def test_params_stream_as_one_number_each():
+    stacked = jc.Function("a*x + b", params={"a": np.arange(3.0), "b": np.ones(3)})
+    for grid in (jc.linspace(0, 1, 3), np.ones(3)):
+        with pytest.raises(jc.InputError, match=r"param `a` has shape \(3,\); `evaluate` "
+                                                r"streams the grid through one value per param"):
+            jc.evaluate(stacked, grid)
+    sums = jax.vmap(lambda f: jc.evaluate(f, jc.linspace(0, 1, 11), reduce="sum"))(stacked)
+    np.testing.assert_allclose(sums, [11.0, 16.5, 22.0], rtol=1e-6)
+
+
 def test_a_grid_too_large_to_trace_is_an_input_error():
     f = jc.Function("a*x**2", params={"a": 1.0})
     with pytest.raises(jc.InputError, match=r"inside jax.jit/grad/vmap, `evaluate` computes the "

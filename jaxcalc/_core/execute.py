@@ -193,13 +193,16 @@ _NO_CALL = (None, None, None, None, False)
 class Elementwise:
     """Base of the callables that compute a kernel with param leaves elementwise (subclasses
     set ``_kernel``, ``_leaves`` and ``_label``, the name errors use). Calling one is
-    :func:`call`; a call with one array like the previous call's (class, dtype, shape) and no
-    keywords reruns that call's plan after three comparisons, then JAX's own dispatch."""
+    :func:`call`, with the inputs by position, by variable name (``f(x=1.0, y=xs)``) or both;
+    a call with one array like the previous call's (class, dtype, shape) and no keywords
+    reruns that call's plan after three comparisons, then JAX's own dispatch."""
 
     _last = _NO_CALL  # (class, dtype, shape, run(x), x64) of the previous one-array call
 
-    def __call__(self, *xs, dtype=None, out=None) -> jax.Array:
-        if len(xs) == 1 and dtype is None and out is None:
+    def __call__(self, *xs, dtype=None, out=None, **named) -> jax.Array:
+        if named:
+            xs = by_name(self._kernel.variables, xs, named, self._label)
+        elif len(xs) == 1 and dtype is None and out is None:
             x = xs[0]
             cls, kind, shape, run, x64 = self._last
             if x.__class__ is cls and x.dtype is kind and x.shape == shape:
@@ -211,6 +214,28 @@ class Elementwise:
                 finally:
                     _X64.set_local(previous)
         return call(self._kernel, self._leaves, xs, dtype, self._label, out, owner=self)
+
+
+def by_name(variables: Sequence[str], xs: Sequence[object], named: dict,
+            name: str = "this function") -> tuple:
+    """The inputs in the order of ``variables``: ``xs`` by position, then ``named`` by name;
+    InputError for a name that is not a variable, given twice, or missing."""
+    if len(xs) > len(variables):
+        raise InputError(f"{name} takes {len(variables)} input(s) {variables}, got "
+                         f"{len(xs)} by position")
+    given = dict(zip(variables, xs, strict=False))  # the first len(xs) variables
+    unknown = [k for k in named if k not in variables]
+    twice = [k for k in named if k in given]
+    if unknown or twice:
+        raise InputError(
+            f"{name} has no variable(s) {unknown}; its variables are {variables}" if unknown
+            else f"{name} got {twice} both by position and by name")
+    given.update(named)
+    missing = [v for v in variables if v not in given]
+    if missing:
+        raise InputError(f"{name} needs a value for each of its variables {variables}; "
+                         f"missing {missing}")
+    return tuple(given[v] for v in variables)
 
 
 def call(kernel: Kernel, leaves: Sequence[object], xs: Sequence[object], dtype=None,
@@ -329,11 +354,7 @@ class _Plain:
 def _plan(plans: _Plans, leaves, xs, dtype):
     """Check a new signature once and pick its route (compiling is left to the first run)."""
     working = resolve_dtype(xs, dtype)
-    shapes = [np.shape(x) for x in xs]
-    try:
-        batch = np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise InputError(f"input shapes do not broadcast: {shapes}") from None
+    batch = _batch(plans.kernel, leaves, xs)
     programs = functools.partial(plans.program, working)
     program = programs()
     with precision(working):
@@ -351,6 +372,30 @@ def _plan(plans: _Plans, leaves, xs, dtype):
         f"the result ({points:,} points of {working.name})",
         "use jc.evaluate(f, xs, reduce=...) or out='file.npy' to stream it")
     return route or _Plain(program, result.dtype, result.shape)
+
+
+def param_names(kernel: Kernel, leaves: Sequence[object]) -> Sequence[str]:
+    """The names of ``kernel``'s param ``leaves``, for messages (``#0``, ``#1``... where the
+    kernel has none)."""
+    return getattr(kernel, "param_names", None) or [f"#{k}" for k in range(len(leaves))]
+
+
+def _batch(kernel: Kernel, leaves, xs) -> tuple[int, ...]:
+    """The broadcast shape of the inputs ``xs``, or InputError where they, or a param leaf
+    with them, do not broadcast."""
+    shapes = [np.shape(x) for x in xs]
+    try:
+        batch = whole = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise InputError(f"input shapes do not broadcast: {shapes}") from None
+    for name, leaf in zip(param_names(kernel, leaves), leaves, strict=True):
+        try:
+            whole = np.broadcast_shapes(whole, np.shape(leaf))
+        except ValueError:
+            raise InputError(f"param `{name}` has shape {np.shape(leaf)}, which does not "
+                             f"broadcast with the inputs and the other params (shape {whole})"
+                             ) from None
+    return batch
 
 
 def _read(x: object):
@@ -437,6 +482,7 @@ def is_traced(values: Sequence[object]) -> bool:
 def _traced(kernel: Kernel, leaves, xs, dtype) -> jax.Array:
     """The kernel inside a user's trace, under JAX's precision rule (module docstring)."""
     arrays = [x if isinstance(x, jax.core.Tracer) else _read(x) for x in xs]
+    _batch(kernel, leaves, arrays)
     working = resolve_dtype(arrays, dtype)
     canonical = jax.dtypes.canonicalize_dtype(working)
     if canonical != working:

@@ -171,8 +171,9 @@ class Function(_execute.Elementwise):
         rewrite: lower through numerically stable forms (``log(1 + u)`` as ``log1p(u)``, ...;
             see ``_core.rewrite``); ``False`` computes the formula exactly as written.
 
-    Calls are elementwise over arrays of any shape (several variables broadcast), jit-compiled
-    once per shape and dtype, in the inputs' float dtype (Python numbers: float64) or ``dtype=``.
+    Calls are elementwise over arrays of any shape (several variables broadcast, given in
+    :attr:`variables` order or by name: ``f(x=xs, y=2.0)``), jit-compiled once per shape and
+    dtype, in the inputs' float dtype (Python numbers: float64) or ``dtype=``.
 
     Training: ``jax.grad(loss)(f)`` is a Function whose ``.params`` are the gradients; optax
     updates ``f`` itself (``optax.adam(lr).init(f)``); ``f.apply(params, x)`` and
@@ -282,10 +283,10 @@ class Function(_execute.Elementwise):
     def _label(self) -> str:  # printing a SymPy expression costs ~0.1 ms: once, not per call
         return f"`{self._kernel.label()}`"
 
-    def apply(self, params: Mapping[str, object], *xs, dtype=None) -> jax.Array:
+    def apply(self, params: Mapping[str, object], *xs, dtype=None, **named) -> jax.Array:
         """Evaluate with ``params`` in place of the stored ones (for functional code):
         ``jax.grad(lambda p: loss(f.apply(p, xs)))(f.params)``."""
-        return self.with_params(params)(*xs, dtype=dtype)
+        return self.with_params(params)(*xs, dtype=dtype, **named)
 
     def with_params(self, params: Mapping[str, object]) -> Function:
         """A copy whose params are ``params`` (every name, no others; arrays of any shape, so

@@ -37,13 +37,23 @@ from jax import lax
 
 from .._core import memory
 from .._core.errors import InputError
-from .._core.execute import Kernel
+from .._core.execute import Kernel, param_names
 from . import devices as _devices
 from . import grids as _grid
 from . import output as _output
 from .engine import Engine, Kind, in_shares, pipeline, split
 from .output import Progress
 from .reduce import REDUCTIONS
+
+
+def _check_params(kernel: Kernel, leaves: Sequence[object]) -> None:
+    """InputError unless every param is one number: blocks of the grid stream through the
+    kernel, so a param cannot vary over the points."""
+    for name, leaf in zip(param_names(kernel, leaves), leaves, strict=True):
+        if np.ndim(leaf) != 0:
+            raise InputError(
+                f"param `{name}` has shape {np.shape(leaf)}; `evaluate` streams the grid "
+                "through one value per param: pass a number, or jax.vmap over stacked params")
 
 
 def check_arity(grid, count: int) -> None:
@@ -60,6 +70,7 @@ class DeviceEngine(Engine):
 
     def __init__(self, fn, kernel: Kernel, grid, dtype, devices, chunk_size, reduce):
         check_arity(grid, kernel.n_inputs)
+        _check_params(kernel, fn.leaves)
         self.kernel, self.leaves = kernel, [jnp.asarray(p, dtype) for p in fn.leaves]
         self.devices = _devices.pick_devices(devices)
         self.devices_used = len(self.devices)
