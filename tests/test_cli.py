@@ -95,6 +95,12 @@ def test_wrt_and_several_variables(capsys):
     assert status == 0 and out.splitlines() == ["2*x*y", "at x = 1.0, y = 2.0: 4.0"]
 
 
+def test_a_variable_called_lambda(capsys):
+    payload = run_json(capsys, "diff", "h*c/lambda", "--wrt", "lambda", "--at",
+                       "c=3,h=2,lambda=0.5")
+    assert payload["derivative"] == "-c*h/lambda**2" and payload["values"] == [-24.0]
+
+
 def test_constant_expression(capsys):
     assert run_json(capsys, "diff", "5", "--at", "1")["values"] == [0.0]
     assert run_json(capsys, "diff", "5", "--wrt", "t")["variable"] == "t"

@@ -223,6 +223,15 @@ def test_variables_named_like_functions():
     assert float(jc.derivative(g, "gamma")(1.0, 2.0, 3.0, 0.0)) == pytest.approx(-0.5)
 
 
+def test_a_variable_called_lambda():
+    f = jc.Function("h*c/lambda")
+    assert f.variables == ("c", "h", "lambda")
+    assert float(f(**{"lambda": 0.5, "c": 3.0, "h": 2.0})) == 12.0
+    for method in ("ad", "symbolic"):
+        assert float(jc.derivative(f, "lambda", method=method)(3.0, 2.0, 0.5)) == -24.0
+    assert str(jc.derivative(f, "lambda").expr) == "-c*h/lambda**2"
+
+
 def test_a_variable_called_e_gets_a_hint():
     with pytest.raises(jc.InputError, match=r"variables \('e', 'x'\).*write `E`, and `exp\(x\)`"):
         jc.derivative("e**x")

@@ -270,6 +270,23 @@ def test_names_are_functions_only_where_called():
         parse("gamma*x", variables=("x",))
 
 
+def test_lambda_is_a_name_where_no_lambda_expression_can_be():
+    lam, h, c = sympy.symbols("lambda h c", real=True)
+    assert parse("h*c/lambda") == h * c / lam
+    assert parse("lambda^2 + lambda_1 + xlambda") == lam**2 + sympy.Symbol("lambda_1", real=True) \
+        + sympy.Symbol("xlambda", real=True)
+    assert parse("x*lambda", variables=["x", "lambda"]) == x * lam
+    assert parse(str(sympy.diff(h * c / lam, lam))) == -h * c / lam**2  # printed text round-trips
+    with pytest.raises(ExpressionSyntaxError, match="did you mean `2\\*lambda`"):
+        parse("2 lambda")
+    with pytest.raises(UnsafeConstructError, match="at column 1: lambda functions"):
+        parse("lambda: x")
+    with pytest.raises(UnsafeConstructError, match="at column 1: names starting with `_`"):
+        parse("_ambda*x")  # how Python's parser reads `lambda`; not a name of the text
+    with pytest.raises(ParseError, match=r"`1/\(lambda - lambda\)` at column 5 divides by zero"):
+        parse("x + 1/(lambda - lambda)")
+
+
 @pytest.mark.parametrize(
     ("text", "hint"),
     [("e**x", "for Euler's number write `E`, and `exp\\(x\\)` for e\\*\\*x"),
@@ -305,7 +322,7 @@ def test_variables_restrict_names():
         parse("x(x + 1)", variables=["x"])
 
 
-@pytest.mark.parametrize("variables", ["x", ["E"], ["pi"], ["_x"], ["lambda"], [1], ["x y"]])
+@pytest.mark.parametrize("variables", ["x", ["E"], ["pi"], ["_x"], ["if"], [1], ["x y"]])
 def test_bad_variables(variables):
     with pytest.raises(InputError, match="`variables`"):
         parse("x", variables=variables)

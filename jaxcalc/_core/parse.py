@@ -96,6 +96,10 @@ DEFAULT_LIMITS = ParseLimits()
 CONSTANTS: Mapping[str, sympy.Expr] = MappingProxyType({"pi": sympy.pi, "E": sympy.E})
 
 _BAD_CHAR = re.compile(r"[^\t\n\x20-\x7e]")
+#: ``lambda``, a wavelength or a rate in physics and a keyword in Python, is a name in any text
+#: without a ``:`` (which every lambda expression has): Python's parser reads it as ``_ambda``
+#: (as long, so columns stay), and the names at those places are put back.
+_LAMBDA = re.compile(r"\blambda\b")
 _BRACKET = re.compile(r"[()\[\]{}]")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d_]*(?:\.[\d_]*)?")
 _ALLOWED = "use numbers, names, + - * / ** ^ and calls of allowed functions"
@@ -204,7 +208,7 @@ def _check_variables(variables: Collection[str] | None) -> tuple[str, ...] | Non
     names = tuple(variables)
     for name in names:
         plain = isinstance(name, str) and name.isidentifier() and name.isascii()
-        if not plain or keyword.iskeyword(name) or name.startswith("_"):
+        if not plain or (keyword.iskeyword(name) and name != "lambda") or name.startswith("_"):
             raise InputError(f"`variables` holds {name!r}, which is not a plain name like 'x'")
         if name in CONSTANTS:
             raise InputError(f"`variables` holds {name!r}, which names a constant")
@@ -269,7 +273,8 @@ def _check_sizes(text: str, limits: ParseLimits) -> None:
 
 
 class _Source:
-    """The text as Python code (``^`` spelled ``**``, blanks as spaces) and its column map."""
+    """The text as Python code (``^`` spelled ``**``, blanks as spaces), the code Python's
+    parser reads (``lambda`` a name: see :data:`_LAMBDA`) and the column map."""
 
     def __init__(self, text: str, limits: ParseLimits, registry: Registry):
         self.text, self.limits, self.registry = text, limits, registry
@@ -278,6 +283,14 @@ class _Source:
         carets = [match.start() for match in re.finditer(r"\^", body)]
         self.caret_starts = [start + k for k, start in enumerate(carets)]  # positions in code
         self.code = body.replace("\t", " ").replace("\n", " ").replace("^", "**")
+        self.parsed, self.lambdas = self.code, set()  # what Python's parser reads: see _LAMBDA
+        if ":" not in self.code:
+            self.lambdas = {match.start() for match in _LAMBDA.finditer(self.code)}
+            self.parsed = _LAMBDA.sub("_ambda", self.code)
+
+    def is_keyword(self, word: str) -> bool:
+        """Whether Python's parser reads ``word`` as a keyword in this code."""
+        return keyword.iskeyword(word) and not (word == "lambda" and self.lambdas)
 
     def column(self, offset: int) -> int:
         """The 1-based column of the text at 0-based ``offset`` of the code."""
@@ -291,12 +304,16 @@ class _Source:
         try:
             with warnings.catch_warnings():  # e.g. "invalid decimal literal": no output, ever
                 warnings.simplefilter("ignore")
-                tree = ast.parse(self.code, mode="eval")
+                tree = ast.parse(self.parsed, mode="eval")
         except SyntaxError as err:
             raise self.syntax_error(err) from None
         except (RecursionError, MemoryError):
             raise TooLargeError("expression too long or deep for Python's parser") from None
-        nodes, limit = sum(isinstance(n, ast.expr) for n in ast.walk(tree)), self.limits.max_nodes
+        nodes, limit = 0, self.limits.max_nodes
+        for node in ast.walk(tree):
+            nodes += isinstance(node, ast.expr)
+            if type(node) is ast.Name and node.col_offset in self.lambdas:
+                node.id = "lambda"
         if nodes > limit:
             raise TooLargeError(f"expression has {nodes} parts; the limit is {limit}")
         return tree
@@ -304,7 +321,7 @@ class _Source:
     def syntax_error(self, err: SyntaxError) -> ExpressionSyntaxError:
         for pattern, meant, slip in _hints(self.registry):
             for match in re.finditer(pattern, self.text):
-                if not any(keyword.iskeyword(word) for word in match.groups()):
+                if not any(map(self.is_keyword, match.groups())):
                     column = match.start() + 1
                     return ExpressionSyntaxError(
                         f"{slip} at column {column} is not supported; "
