@@ -213,7 +213,9 @@ def test_a_method_that_fails_is_skipped_at_every_size(monkeypatch):
     ({"sizes": (1.5,)}, InputError, r"`sizes` must be whole numbers"),
     ({"sizes": ()}, InputError, r"`sizes` is empty"),
     ({"sizes": "1e5"}, InputError, r"`sizes` must be whole numbers .* got '1e5'"),
-    ({"sizes": (10**14,)}, ResourceError, r"GB are free; pass smaller sizes"),
+    ({"sizes": (10**14,)}, ResourceError,
+     r"`sizes`: 1e\+14 float64 points \(host memory\) needs 12.1 PiB but only .* is "
+     r"available and one run may use 80% of it \(.*\); pass smaller sizes"),
     ({"dtype": "float16"}, InputError, r"`dtype` must be 'float32' or 'float64'"),
     ({"methods": ["numpy"]}, InputError, r"unknown method 'numpy'; choose from jaxcalc, jaxc"),
     ({"methods": []}, InputError, r"`methods` is empty"),

@@ -7,8 +7,8 @@ memory what the device reports (``memory_stats()``); one request may plan to use
 the need, what is available, the margin and the fix.
 
 Example:
-    >>> format_bytes(3 * 2**30)
-    '3.0 GiB'
+    >>> format_bytes(3 * 2**30), format_bytes(1e30)
+    ('3.0 GiB', '8.88e+14 PiB')
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ HEADROOM = 0.8
 def format_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+            return f"{int(n)} B" if unit == "B" else f"{n:.{'1f' if n < 1e4 else '3g'}} {unit}"
         n /= 1024
     raise AssertionError  # pragma: no cover
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -59,7 +58,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import sympy
 
-from .._core.errors import InputError, ResourceError
+from .._core import memory
+from .._core.errors import InputError
 from .bench_measure import (
     MIN_REPEATS,
     Timing,
@@ -132,14 +132,8 @@ def cases(expressions=None) -> tuple[Case, ...]:
 
 
 def _check_memory(n: int, dtype: np.dtype) -> None:
-    need = n * (dtype.itemsize * _BYTES_PER_POINT_FACTOR + 8)
-    try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # not every OS reports it: skip the check
-        return
-    if need > free:
-        raise ResourceError(f"`sizes`: {n:.3g} {dtype} points need about {need / 1e9:.1f} GB "
-                            f"but {free / 1e9:.1f} GB are free; pass smaller sizes")
+    memory.require_host(n * (dtype.itemsize * _BYTES_PER_POINT_FACTOR + 8),
+                        f"`sizes`: {n:.3g} {dtype} points", "pass smaller sizes")
 
 
 class _Progress:
