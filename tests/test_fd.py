@@ -168,6 +168,9 @@ def test_misc_derivative_default_dx_trap():
     (lambda: fd.misc_derivative(np.sin, 1.0, order="3"), r"`order` must be an odd integer"),
     (lambda: fd.misc_derivative(np.sin, 1.0, dx=0), r"`dx` must be a positive finite .*got 0"),
     (lambda: fd.misc_derivative(np.sin, 1.0, dx=-0.5), r"`dx` must be a positive"),
+    (lambda: fd.misc_derivative(np.sin, "1.0"), r"`x` must hold real numbers .*got dtype <U3"),
+    (lambda: fd.misc_derivative("3*x**2", 2.0),
+     r"`func` must be a function of x .*got str\. For a formula use jaxcalc.derivative"),
 ])
 def test_error_messages(call, match):
     with pytest.raises(InputError, match=match):

@@ -139,6 +139,10 @@ def test_wrong_arity_and_bad_arguments():
         jc.evaluate("x", "0..1")
     with pytest.raises(jc.InputError, match=r"must be elementwise"):
         jc.evaluate(lambda x: x[:2], jc.linspace(0, 1, 5))
+    for values, dtype in (("a", "<U1"), (1j, "complex128"), (None, "object")):
+        with pytest.raises(jc.InputError, match=rf"`fn` returned values of dtype {dtype}; it "
+                                                r"must return real numbers"):
+            jc.evaluate(lambda x, v=values: np.full(x.shape, v), jc.linspace(0, 1, 5))
 
 
 # -- reductions ---------------------------------------------------------------------------------

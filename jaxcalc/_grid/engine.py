@@ -228,6 +228,9 @@ class HostEngine(Engine):
         if isinstance(values, jax.core.Tracer):
             raise Traced
         values = np.asarray(values)
+        if values.dtype.kind not in "biuf":
+            raise InputError(f"`fn` returned values of dtype {values.dtype}; it must return real "
+                             "numbers")
         if values.ndim == 0:  # a constant function
             values = np.broadcast_to(values, shape)
         if values.shape[: len(shape)] != shape:

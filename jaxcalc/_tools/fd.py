@@ -268,7 +268,10 @@ def misc_derivative(func, x0, dx=1.0, n=1, args=(), order=3):
     >>> print(round(misc_derivative(np.exp, 0.0), 4))
     1.1752
     """
-    _validate(n=n, order=order, dx=dx)
+    if not callable(func):
+        raise InputError(f"`func` must be a function of x such as `lambda x: 3*x**2 + 1`; got "
+                         f"{type(func).__name__}. For a formula use jaxcalc.derivative.")
+    x0, _ = _validate(n=n, x=x0, order=order, dx=dx)
     w = weights(range(-(order // 2), order // 2 + 1), n)
     val = 0.0
     for k in range(order):
