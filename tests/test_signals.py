@@ -22,7 +22,7 @@ import jaxcalc as jc
 from jaxcalc._grid import fused as _fused
 
 ROOT = Path(__file__).resolve().parent.parent
-EXIT_BOUND = 10  # seconds from the signal to the end of the process: a safety net (target: 1 s)
+EXIT_BOUND = 20  # seconds from the signal to the end of the process: a safety net (target: 1 s)
 READY_BOUND = 120  # seconds to start (import JAX, compile) on a loaded machine
 
 #: Prints "ready" once blocks flow, then slows every block down, so that the signal always
@@ -66,6 +66,17 @@ def wait_ready(process: subprocess.Popen) -> None:
     assert line.strip() == "ready", process.stderr.read()[-2000:]
 
 
+def finish(process: subprocess.Popen) -> tuple[str, str]:
+    """The process's output once it ends, or a failure (the process killed) when it has not
+    ended :data:`EXIT_BOUND` seconds after the signal."""
+    try:
+        return process.communicate(timeout=EXIT_BOUND)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        pytest.fail(f"the process had not ended {EXIT_BOUND} s after the signal: {err[-2000:]}")
+
+
 def wait_computing(process: subprocess.Popen, cpu_seconds: float = 2.0) -> None:
     """Wait until ``process`` runs a subcommand (its SIGTERM handler is installed: Python has
     none of its own) and has then used ``cpu_seconds`` more of CPU (compiled, blocks running)."""
@@ -95,7 +106,7 @@ def test_cli_reduction_stops_on_a_signal(tmp_path, sig, code):
                      "--reduce", "max"], tmp_path)
     wait_computing(process)
     process.send_signal(sig)
-    out, err = process.communicate(timeout=EXIT_BOUND)
+    out, err = finish(process)
     assert process.returncode == code
     assert out == "" and err == f"error: interrupted ({sig.name})\n"
 
@@ -107,7 +118,7 @@ def test_cli_output_file_leaves_nothing(tmp_path, sig):
                         str(tmp_path / "g.npy")), tmp_path)
     wait_ready(process)
     process.send_signal(sig)
-    _, err = process.communicate(timeout=EXIT_BOUND)
+    _, err = finish(process)
     assert process.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 128 + sig)
     if sig != signal.SIGKILL:
         assert err == f"error: interrupted ({sig.name})\n"
@@ -124,7 +135,7 @@ def test_library_output_file_leaves_nothing(tmp_path, engine, sig):
     process = start([str(tmp_path / "run.py"), str(folder / "e.npy"), engine], tmp_path)
     wait_ready(process)
     process.send_signal(sig)
-    out, err = process.communicate(timeout=EXIT_BOUND)
+    out, err = finish(process)
     assert os.listdir(folder) == []
     if sig == signal.SIGINT:  # KeyboardInterrupt, once every worker thread has stopped
         assert process.returncode == 130, err[-2000:]
