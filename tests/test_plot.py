@@ -214,6 +214,16 @@ def test_accuracy_reference_is_exact():
     (lambda: jc.plot_function("x", tangent_at=math.inf), r"`tangent_at` must be finite"),
     (lambda: jc.plot_contour("x*y", (0, 1), (2, 1)), r"`yrange` must be finite"),
     (lambda: jc.plot_accuracy("1/x", at=0.0), "no finite derivative at 0.0"),
+    (lambda: jc.plot_accuracy("log(x)", at=-1.0), r"`log\(x\)` has no finite derivative at -1.0"),
+    (lambda: jc.plot_function("x", tangent_at=[0.5, "a"]), r"`tangent_at` must be finite"),
+    (lambda: jc.plot_function(["x", "x**2"]),
+     r"a curve needs one formula, not 2; take one component of `\[x, x\*\*2\]` at a time"),
+    (lambda: jc.plot_function(jc.gradient("x**2")), r"a curve needs one formula, not 1"),
+    (lambda: jc.plot_contour(["x", "y"]), r"a contour plot needs one formula, not 2"),
+    (lambda: jc.plot_accuracy("x", at="a"), r"`at` must be finite numbers, got 'a'"),
+    (lambda: jc.plot_accuracy("x", at=[1.0, 2.0]), r"`at` must be one finite number"),
+    (lambda: jc.plot_accuracy("x", steps=[]), r"`steps` must be positive numbers"),
+    (lambda: jc.plot_accuracy("x", steps=[1e-3, -1.0]), r"`steps` must be positive numbers"),
 ])
 def test_bad_arguments_raise_input_errors(call, match):
     with pytest.raises(jc.InputError, match=match):

@@ -103,3 +103,16 @@ def test_tangent_rejects_bad_points():
         jc.tangent("x**2", at="one")
     with pytest.raises(jc.InputError, match="complex"):
         jc.tangent("x**2", at=1j)
+
+
+@pytest.mark.parametrize(("xs", "match"), [
+    ("one", r"inputs must be numbers or arrays, got str"),
+    (None, r"inputs must be numbers or arrays, got NoneType"),
+    (np.array(["1.0"]), r"inputs must be arrays of real numbers, got dtype <U3"),
+    ([1.0, [2.0]], r"could not read input as an array"),
+])
+def test_a_tangent_evaluates_real_numbers_only(xs, match):
+    t = jc.tangent("x**2", at=1.0)
+    np.testing.assert_array_equal(t([0.0, 2]), [-1.0, 3.0])
+    with pytest.raises(jc.InputError, match=match):
+        t(xs)

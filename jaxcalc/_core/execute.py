@@ -299,8 +299,8 @@ def _first_call(kernel, leaves, xs, dtype, name: str, out):
         if out is not None:
             raise InputError("`out=` needs concrete arrays; drop it inside jax.jit/grad/vmap")
         return _traced(kernel, leaves, xs, dtype)
-    xs = tuple(_read(x) for x in xs)
-    leaves = tuple(_read(p) for p in leaves)
+    xs = tuple(read_input(x) for x in xs)
+    leaves = tuple(read_input(p) for p in leaves)
     if out is not None:
         dtype = _out_dtype(out, dtype)
     plans = _plans(kernel)
@@ -398,7 +398,7 @@ def _batch(kernel: Kernel, leaves, xs) -> tuple[int, ...]:
     return batch
 
 
-def _read(x: object):
+def read_input(x: object):
     """An input as JAX dispatch takes it, or InputError: Python ints become floats, lists
     arrays, big-endian arrays native ones (values unchanged)."""
     kind = x.__class__
@@ -481,7 +481,7 @@ def is_traced(values: Sequence[object]) -> bool:
 
 def _traced(kernel: Kernel, leaves, xs, dtype) -> jax.Array:
     """The kernel inside a user's trace, under JAX's precision rule (module docstring)."""
-    arrays = [x if isinstance(x, jax.core.Tracer) else _read(x) for x in xs]
+    arrays = [x if isinstance(x, jax.core.Tracer) else read_input(x) for x in xs]
     _batch(kernel, leaves, arrays)
     working = resolve_dtype(arrays, dtype)
     canonical = jax.dtypes.canonicalize_dtype(working)

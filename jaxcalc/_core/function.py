@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -25,7 +26,7 @@ from .lower import lower
 from .parse import DEFAULT_LIMITS, ParseLimits, parse
 from .registry import REGISTRY, Registry
 from .rewrite import stabilize
-from .symbolic import hints
+from .symbolic import hints, short
 
 
 def symbol(name: str) -> sympy.Symbol:
@@ -375,4 +376,13 @@ def as_function(f, wrt: str | None = None, limits: ParseLimits = DEFAULT_LIMITS)
     f = f if isinstance(f, Function) else Function(f, limits=limits)
     if not f.variables:
         f = Function(f, (wrt or "x",))
+    return f
+
+
+def require_one_formula(f: Function, what: str) -> Function:
+    """``f``, or InputError saying that ``what`` needs one value per point, where ``f`` is
+    vector-valued (several formulas, a gradient, a Jacobian)."""
+    if f.shape:
+        raise InputError(f"{what} needs one formula, not {math.prod(f.shape)}; take one "
+                         f"component of `{short(f.kernel.label())}` at a time")
     return f

@@ -10,7 +10,8 @@ import sympy
 
 from .derive import derivative
 from .errors import InputError, ResourceError
-from .function import Function, as_function, symbol
+from .execute import read_input
+from .function import Function, as_function, require_one_formula, symbol
 from .parse import DEFAULT_LIMITS, ParseLimits
 from .symbolic import short
 
@@ -55,7 +56,7 @@ class Tangent:
 
     def __call__(self, xs) -> np.ndarray:
         point, value, slope = map(np.asarray, (self.point, self.value, self.slope))
-        xs = np.asarray(xs, slope.dtype)
+        xs = np.asarray(read_input(xs), slope.dtype)
         expand = (...,) + (None,) * xs.ndim
         return value[expand] + slope[expand] * (xs - point[expand])
 
@@ -102,9 +103,7 @@ def tangent(f, at, *, dtype=None, limits: ParseLimits = DEFAULT_LIMITS) -> Tange
     if len(f.variables) != 1:
         raise InputError(f"a tangent line needs a function of one variable; "
                          f"`{short(f.kernel.label())}` has {f.variables}")
-    if f.shape:
-        raise InputError(f"a tangent line needs one formula, not {f.shape[0]}; take one "
-                         f"component of `{short(f.kernel.label())}` at a time")
+    require_one_formula(f, "a tangent line")
     value = np.asarray(f(at, dtype=dtype))
     slope = np.asarray(derivative(f)(at, dtype=dtype))
     point = np.asarray(at, value.dtype)

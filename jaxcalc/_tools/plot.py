@@ -21,7 +21,7 @@ import sympy
 
 from .._core.derive import derivative, gradient
 from .._core.errors import InputError
-from .._core.function import Function, as_function, symbol
+from .._core.function import Function, as_function, require_one_formula, symbol
 from .._core.symbolic import short
 from .._core.tangent import tangent
 from .._grid.files import atomic_write, writable
@@ -52,6 +52,18 @@ def _interval(value, name: str) -> tuple[float, float]:
     return a, b
 
 
+def _finite(value, name: str) -> np.ndarray:
+    """``value`` (a number or numbers) as a flat float64 array of finite numbers, or
+    InputError."""
+    try:
+        values = np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"`{name}` must be finite numbers, got {value!r}")
+    return values
+
+
 def _points(points: int, low: int = 3) -> int:
     if isinstance(points, bool) or not isinstance(points, int) or points < low:
         raise InputError(f"`points` must be an integer >= {low}, got {points!r}")
@@ -59,15 +71,13 @@ def _points(points: int, low: int = 3) -> int:
 
 
 def _one_variable(f) -> Function:
-    f = as_function(f)
-    if not f.variables:  # a constant: plot it against x
-        return Function(f.expr, variables=("x",))
+    f = as_function(f)  # a constant: a function of x
     if len(f.variables) != 1:
         raise InputError(
             f"`f` must have one variable to plot as a curve; `{f.expr}` has {f.variables}: "
             "use plot_contour for a function of two variables"
         )
-    return f
+    return require_one_formula(f, "a curve")
 
 
 def _short(text: str, width: int = _LABEL_CHARS) -> str:
@@ -179,9 +189,7 @@ def plot_function(
     """
     f = _one_variable(f)
     var = f.variables[0]
-    at = np.atleast_1d(np.asarray(tangent_at, dtype=np.float64)).ravel()
-    if not np.all(np.isfinite(at)):
-        raise InputError(f"`tangent_at` must be finite numbers, got {tangent_at!r}")
+    at = _finite(tangent_at, "tangent_at")
     if xrange is None:
         a, b = -3.0, 3.0
         if at.size:
@@ -248,6 +256,7 @@ def plot_contour(f, xrange=(-2.0, 2.0), yrange=None, *, points: int = 101, arrow
         raise InputError(
             f"`f` must have two variables for a contour plot; `{f.expr}` has {f.variables}"
         )
+    require_one_formula(f, "a contour plot")
     xa, xb = _interval(xrange, "xrange")
     ya, yb = _interval(xrange if yrange is None else yrange, "yrange")
     points, arrows = _points(points), _points(arrows, low=2)
@@ -281,19 +290,22 @@ def plot_contour(f, xrange=(-2.0, 2.0), yrange=None, *, points: int = 101, arrow
 
 
 def _exact_derivative(f: Function, at: float) -> float:
-    """f'(at) to float64 from SymPy at 30 digits, at the float ``at`` exactly."""
-    x = symbol(f.variables[0])
-    value = sympy.diff(f.expr, x).subs(x, sympy.Rational(at)).evalf(30)
-    if not value.is_real or not value.is_finite:
-        raise InputError(f"`{f.expr}` has no finite derivative at {at!r}; pick another point")
+    """f'(at) to float64 from SymPy at 30 digits, at the float ``at`` exactly; InputError
+    where f or f' is not a finite real number there."""
+    x, point = symbol(f.variables[0]), sympy.Rational(at)
+    for expr in (f.expr, sympy.diff(f.expr, x)):
+        value = expr.subs(x, point).evalf(30)
+        if not value.is_real or not value.is_finite:
+            raise InputError(f"`{f.expr}` has no finite derivative at {at!r}; pick another "
+                             "point")
     return float(value)
 
 
 def accuracy(f, at: float = 1.0, steps=None, dtype=_DTYPE) -> dict[str, np.ndarray | float]:
     """Relative errors of f'(at) computed in ``dtype`` (float64 or float32; ``at`` rounded to
     it): ``forward`` and ``central`` differences over ``steps`` (arrays), ``misc_derivative``
-    (scipy.misc.derivative's default, dx = 1) and ``ad`` (floats); also ``steps`` and ``exact``
-    (SymPy's f'(at)). The chart's data.
+    (scipy.misc.derivative's default, dx = 1) and ``ad`` (floats); also ``steps``, ``at`` (as
+    rounded) and ``exact`` (SymPy's f'(at)). The chart's data.
 
     Example:
         >>> errors = accuracy("exp(sin(x))", 1.0, steps=[1e-6])
@@ -302,11 +314,15 @@ def accuracy(f, at: float = 1.0, steps=None, dtype=_DTYPE) -> dict[str, np.ndarr
     """
     f = _one_variable(f)
     dtype = np.dtype(dtype)
-    at = float(dtype.type(at))
+    point = _finite(at, "at")
+    if point.size != 1:
+        raise InputError(f"`at` must be one finite number, got {at!r}")
+    at = float(dtype.type(point[0]))
     scale = max(1.0, abs(at))
     smallest = -15 if dtype == np.float64 else -7  # float32 rounds x + 1e-8 back to x
-    steps = (np.logspace(smallest, 0, 61) * scale if steps is None
-             else np.asarray(steps, np.float64))
+    steps = np.logspace(smallest, 0, 61) * scale if steps is None else _finite(steps, "steps")
+    if not (steps.size and np.all(steps > 0)):
+        raise InputError(f"`steps` must be positive numbers such as [1e-8, 1e-4], got {steps}")
     exact = _exact_derivative(f, at)
     denominator = abs(exact) or 1.0
 
@@ -314,7 +330,7 @@ def accuracy(f, at: float = 1.0, steps=None, dtype=_DTYPE) -> dict[str, np.ndarr
         return _numbers(f, z, dtype).astype(dtype)
 
     xs = np.full(steps.shape, at, dtype)
-    errors = {"exact": exact, "steps": steps}
+    errors = {"exact": exact, "steps": steps, "at": at}
     for kind, order in (("forward", 1), ("central", 2)):
         estimate = fd.difference(numpy_f, xs, kind=kind, accuracy=order, h=steps)
         errors[kind] = np.abs(estimate - exact) / denominator
@@ -373,7 +389,7 @@ def plot_accuracy(f, at: float = 1.0, *, steps=None, ax=None, dtype=_DTYPE):
     ax.set_ylabel("relative error of f'")
     ax.set_ylim(floor / 3, None)
     ax.grid(True, which="major", color="0.92")
-    ax.set_title(_short(f"f = {f.expr}: error of f'({float(at):g}) in {np.dtype(dtype).name}",
+    ax.set_title(_short(f"f = {f.expr}: error of f'({errors['at']:g}) in {np.dtype(dtype).name}",
                         _TITLE_CHARS))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # beside the V
     return ax
