@@ -214,6 +214,8 @@ def test_accuracy_reference_is_exact():
     (lambda: jc.plot_function("x", tangent_at=math.inf), r"`tangent_at` must be finite"),
     (lambda: jc.plot_contour("x*y", (0, 1), (2, 1)), r"`yrange` must be finite"),
     (lambda: jc.plot_accuracy("1/x", at=0.0), "no finite derivative at 0.0"),
+    (lambda: jc.plot_function("log(x)", (-2, -1)),
+     r"`log\(x\)` is not finite anywhere on \(-2, -1\); choose another xrange"),
     (lambda: jc.plot_accuracy("log(x)", at=-1.0), r"`log\(x\)` has no finite derivative at -1.0"),
     (lambda: jc.plot_function("x", tangent_at=[0.5, "a"]), r"`tangent_at` must be finite"),
     (lambda: jc.plot_function(["x", "x**2"]),

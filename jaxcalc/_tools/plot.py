@@ -206,6 +206,9 @@ def plot_function(
     ax = _new_axes(ax)
     fns = [f] + [derivative(f, n=n) for n in orders]
     curves, poles = _curves(fns, a, b, points)
+    if not np.isfinite(curves[0][1]).any():
+        raise InputError(f"`{f.expr}` is not finite anywhere on ({a:g}, {b:g}); choose another "
+                         "xrange")
     labels = [_short(f"f({var}) = {f.expr}")] + [_derivative_label(f, n) for n in orders]
     for i, ((xs, ys), label) in enumerate(zip(curves, labels, strict=True)):
         ax.plot(xs, ys, color=f"C{i}", linewidth=2 if i == 0 else 1.5, label=label)
