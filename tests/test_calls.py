@@ -447,6 +447,8 @@ def test_big_endian_arrays_are_converted_at_every_size(points):
     ((np.array(["1.0"]), 1.0), r"inputs must be arrays of real numbers, got dtype <U3"),
     (([[1.0, 2.0], [3.0]], 1.0), r"could not read input as an array"),
     ((None, 1.0), r"inputs must be numbers or arrays, got NoneType"),
+    ((np.ma.masked_array([1.0, 2.0], mask=[0, 1]), 1.0),
+     r"masked arrays are not supported: pass x.filled\(np.nan\)"),
 ])
 def test_bad_inputs_are_input_errors(args, match):
     f = jc.Function("x*y")

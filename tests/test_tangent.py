@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import sympy
@@ -116,3 +118,18 @@ def test_a_tangent_evaluates_real_numbers_only(xs, match):
     np.testing.assert_array_equal(t([0.0, 2]), [-1.0, 3.0])
     with pytest.raises(jc.InputError, match=match):
         t(xs)
+
+
+def test_tangents_inside_jax_transforms():
+    t = jc.tangent("x**2", at=1.0)
+    assert float(jax.grad(t)(2.0)) == 2.0  # the line's slope
+    np.testing.assert_array_equal(jax.jit(t)(jnp.array([0.0, 2.0])), t([0.0, 2.0]))
+    # the intercept of x**3's tangent at x is -2 x**3: its derivative -6 x**2
+    assert float(jax.grad(lambda x: jc.tangent("x**3", at=x).intercept)(2.0)) == -24.0
+    traced = jax.jit(lambda x: jc.tangent("x**3 - 1/x", at=x))(1.0)  # a Tangent is a pytree
+    assert isinstance(traced, jc.Tangent) and traced.line is None
+    assert (float(traced.value), float(traced.slope), float(traced.intercept)) == (0.0, 4.0, -4.0)
+    batch = jax.vmap(lambda x: jc.tangent("x**2", at=x))(jnp.array([1.0, 2.0]))
+    np.testing.assert_array_equal(batch(jnp.array([0.0, 1.0])), [[-1.0, 1.0], [-4.0, 0.0]])
+    g = jc.Function("a*x**2", params={"a": 3.0})
+    assert float(jax.grad(lambda g: jc.tangent(g, at=2.0).slope)(g).params["a"]) == 4.0

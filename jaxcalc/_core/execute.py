@@ -419,6 +419,9 @@ def read_input(x: object):
             raise InputError(f"could not read input as an array: {e}") from None
     if x.dtype.kind == "c":
         raise InputError(f"complex inputs ({x.dtype}) are not supported; pass real arrays")
+    if isinstance(x, np.ma.MaskedArray):
+        raise InputError("masked arrays are not supported: pass x.filled(np.nan) (masked "
+                         "points become NaN) or x.compressed() (they are dropped)")
     if x.dtype.kind not in "iub" and x.dtype.name not in _FLOAT_NAMES:
         raise InputError(f"inputs must be arrays of real numbers, got dtype {x.dtype}")
     if not x.dtype.isnative:  # big-endian data: converted, whatever the size

@@ -5,17 +5,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import sympy
 
 from .derive import derivative
 from .errors import InputError, ResourceError
-from .execute import read_input
+from .execute import is_traced, read_input
 from .function import Function, as_function, require_one_formula, symbol
 from .parse import DEFAULT_LIMITS, ParseLimits
 from .symbolic import short
 
 
+@functools.partial(jax.tree_util.register_dataclass,
+                   data_fields=["f", "point", "value", "slope"], meta_fields=[])
 @dataclasses.dataclass(frozen=True)
 class Tangent:
     """The tangent ``y = value + slope·(x - point)`` of ``f`` at ``point``.
@@ -24,8 +28,9 @@ class Tangent:
     ``line`` is the tangent as a SymPy expression: exact where SymPy evaluates f and f' at the
     point with numbers of at most ``ParseLimits.max_digits`` digits, else with float
     coefficients; NaN where f or f' is not finite. For an array of points they are NumPy
-    arrays in the working dtype and ``line`` is None. Calling the tangent evaluates it:
-    ``t(xs)`` has shape ``point.shape + xs.shape``.
+    arrays in the working dtype and ``line`` is None; inside ``jax.jit``/``grad``/``vmap`` they
+    are JAX arrays (and ``line`` is None): a Tangent is a pytree. Calling the tangent
+    evaluates it: ``t(xs)`` has shape ``point.shape + xs.shape``.
     """
 
     f: Function
@@ -54,9 +59,12 @@ class Tangent:
         return (f"Tangent(at {self.variable} = {self.point}: value {self.value}, "
                 f"slope {self.slope})")
 
-    def __call__(self, xs) -> np.ndarray:
-        point, value, slope = map(np.asarray, (self.point, self.value, self.slope))
-        xs = np.asarray(read_input(xs), slope.dtype)
+    def __call__(self, xs) -> np.ndarray | jax.Array:
+        if is_traced((xs, self.point, self.value, self.slope)):
+            point, value, slope, xs = map(jnp.asarray, (self.point, self.value, self.slope, xs))
+        else:
+            point, value, slope = map(np.asarray, (self.point, self.value, self.slope))
+            xs = np.asarray(read_input(xs), slope.dtype)
         expand = (...,) + (None,) * xs.ndim
         return value[expand] + slope[expand] * (xs - point[expand])
 
@@ -104,8 +112,10 @@ def tangent(f, at, *, dtype=None, limits: ParseLimits = DEFAULT_LIMITS) -> Tange
         raise InputError(f"a tangent line needs a function of one variable; "
                          f"`{short(f.kernel.label())}` has {f.variables}")
     require_one_formula(f, "a tangent line")
-    value = np.asarray(f(at, dtype=dtype))
-    slope = np.asarray(derivative(f)(at, dtype=dtype))
+    value, slope = f(at, dtype=dtype), derivative(f)(at, dtype=dtype)
+    if is_traced((value, slope)):  # inside jax.jit/grad/vmap
+        return Tangent(f, jnp.asarray(at, value.dtype), value, slope)
+    value, slope = np.asarray(value), np.asarray(slope)
     point = np.asarray(at, value.dtype)
     if point.ndim == 0:
         return Tangent(f, float(point), float(value), float(slope))
