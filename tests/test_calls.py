@@ -379,6 +379,10 @@ def test_out_is_filled_and_returned(points):
     grad = np.empty((points, 2))
     jc.gradient("x*y")(xs, 2.0, out=grad)
     np.testing.assert_array_equal(grad[:, 0], np.full(points, 2.0))
+    for kind in (">f8", ">f4"):  # big-endian: written byte-swapped (the values, not cast)
+        swapped = np.empty(points, kind)
+        assert d(xs.astype(kind), out=swapped) is swapped and swapped.dtype == kind
+        np.testing.assert_array_equal(swapped, np.asarray(d(xs.astype(kind[1:]))))
 
 
 @pytest.mark.parametrize(("out", "kwargs", "match"), [

@@ -18,6 +18,7 @@ from jaxcalc._core import memory
 from jaxcalc._grid import devices as _devices
 from jaxcalc._grid import evaluate as _evaluate
 from jaxcalc._grid import fused as _fused
+from jaxcalc._grid import grids as _grids
 
 F64 = "float64"
 REDUCES = ("max", "min", "sum", "mean", "argmax", "argmin", "integral")
@@ -58,6 +59,33 @@ def test_mesh_shape_and_points():
     assert m.point(0) == (0.0, 10.0, 0.0)
     assert m.point(29) == (1.0, 30.0, 1.0)
     assert m.point(int(np.ravel_multi_index((2, 1, 0), m.shape))) == (0.5, 20.0, 0.0)
+
+
+def test_out_of_either_byte_order_and_devices_listed_once():
+    for kind in ("<f8", ">f8", ">f4"):
+        out = np.empty(5, kind)
+        assert jc.evaluate("2*x", jc.linspace(0, 1, 5), out=out) is out
+        np.testing.assert_array_equal(out, [0.0, 0.5, 1.0, 1.5, 2.0])
+    with pytest.raises(jc.InputError, match=r"`out` has dtype >f8 but the values are float32"):
+        jc.evaluate("x", jc.linspace(0, 1, 5), out=np.empty(5, ">f8"), dtype="float32")
+    device = jax.devices()[0]
+    with pytest.raises(jc.InputError, match=r"`devices` lists a device more than once"):
+        jc.evaluate("x", jc.linspace(0, 1, 5), devices=[device, device])
+
+
+def test_every_grid_gives_the_point_at_an_index():
+    axis = jc.linspace(0, 1, 5)
+    index = jc.evaluate("-(x - 0.3)**2", axis, reduce="argmax")
+    assert (index, axis.point(index), axis.point(-1), axis.point((2,))) == (1, 0.25, 1.0, 0.5)
+    m = jc.mesh(axis, [10.0, 20.0])
+    assert m.point((4, 1)) == m.point(9) == m.point(-1) == (1.0, 20.0)
+    points = _grids.as_grid((np.ones((2, 1)), np.arange(3.0)))
+    assert points.point((1, 2)) == points.point(5) == (1.0, 2.0)
+    for grid, index in ((axis, 5), (axis, 1.5), (axis, "a"), (m, (1,)), (m, (5, 0)), (m, 10),
+                        (points, (0, 3))):
+        with pytest.raises(jc.InputError, match=rf"`index` must be a flat index below "
+                                                rf"{grid.size} or one index per axis of shape"):
+            grid.point(index)
 
 
 @pytest.mark.parametrize("call, message", [

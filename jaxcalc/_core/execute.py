@@ -330,10 +330,11 @@ def _out_dtype(out: object, dtype) -> np.dtype:
     if out.dtype.name not in _FLOAT_NAMES:
         raise InputError(f"`out` must be a float array (the result's dtype), got {out.dtype}; "
                          "pass e.g. np.empty(shape, 'float64')")
-    if dtype is not None and resolve_dtype((), dtype) != out.dtype:
+    native = out.dtype.newbyteorder("=")  # written byte-swapped where it is not native
+    if dtype is not None and resolve_dtype((), dtype) != native:
         raise InputError(f"`out` has dtype {out.dtype} but `dtype` is {np.dtype(dtype).name}; "
                          "pass an `out` of the working dtype (nothing is cast silently)")
-    return out.dtype
+    return native
 
 
 class _Plain:

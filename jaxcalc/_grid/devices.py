@@ -86,6 +86,8 @@ def pick_devices(devices) -> list[jax.Device]:
     devices = list(devices) if isinstance(devices, (list, tuple)) else []
     if not devices or not all(isinstance(d, jax.Device) for d in devices):
         raise InputError("`devices` must be None, a count, or a list of jax devices")
+    if len(set(devices)) != len(devices):
+        raise InputError(f"`devices` lists a device more than once: {devices}")
     return devices
 
 

@@ -114,7 +114,7 @@ def run(fn, grid, *, chunk_size=None, reduce=None, out=None, dtype=None, devices
     if chunk_size is not None:
         chunk_size = _grid.whole_number(chunk_size, "chunk_size")
     if dtype is None and isinstance(out, np.ndarray) and out.dtype.kind == "f":
-        dtype = out.dtype
+        dtype = out.dtype.newbyteorder("=")
     if _is_traced(fn, grid):
         return _traced_result(fn, grid, red, out, dtype, began)
     raw_grid, grid = grid, _grid.as_grid(grid)

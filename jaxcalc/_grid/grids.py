@@ -20,8 +20,8 @@ different sizes share a handful of compiled programs.
 
 Example:
     >>> g = linspace(0.0, 1.0, 5)
-    >>> g.shape, np.asarray(g).tolist()
-    ((5,), [0.0, 0.25, 0.5, 0.75, 1.0])
+    >>> g.shape, np.asarray(g).tolist(), g.point(3)
+    ((5,), [0.0, 0.25, 0.5, 0.75, 1.0], 0.75)
     >>> mesh(g, arange(3)).shape
     (5, 3)
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from collections.abc import Iterator, Sequence
 
 import jax
@@ -60,6 +61,22 @@ def whole_number(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"`{name}` must be a whole number >= 1, got {value!r}")
     return _at_most_max(int(value), f"`{name}`")
+
+
+def _flat_index(index: object, shape: tuple[int, ...]) -> int:
+    """``index`` (a flat C-order index, negative from the end, or one index per axis) as a
+    flat index into ``shape``; InputError when it is not one."""
+    size = math.prod(shape)
+    try:
+        if isinstance(index, tuple):
+            return int(np.ravel_multi_index(tuple(operator.index(i) for i in index), shape))
+        flat = operator.index(index)
+    except (TypeError, ValueError):
+        flat = None
+    if flat is None or not -size <= flat < size:
+        raise InputError(f"`index` must be a flat index below {size:,} or one index per axis "
+                         f"of shape {shape}, got {index!r}")
+    return flat % size
 
 
 def _at_most_max(points: int, what: str) -> int:
@@ -93,6 +110,11 @@ class Axis:
 
     def __len__(self) -> int:
         return self.size
+
+    def point(self, index: int | tuple[int]) -> float:
+        """The coordinate at ``index`` (what ``argmax`` returns for this axis)."""
+        i = _flat_index(index, self.shape)
+        return float(self.values(i, i + 1)[0])
 
     def __array__(self, dtype=None, copy=None):
         """All points as an array, after the same host-memory check as ``evaluate``: the points
@@ -175,7 +197,7 @@ class Mesh:
     def point(self, index: int | tuple[int, ...]) -> tuple[float, ...]:
         """The coordinates of the point at ``index``: one index per axis (what ``argmax``
         returns for a mesh of several axes) or a flat C-order index."""
-        where = index if isinstance(index, tuple) else np.unravel_index(index, self.shape)
+        where = np.unravel_index(_flat_index(index, self.shape), self.shape)
         return tuple(float(axis_values(a, int(i), int(i) + 1)[0])
                      for a, i in zip(self.axes, where, strict=True))
 
@@ -230,8 +252,7 @@ class Points:
 
     def point(self, index: int | tuple[int, ...]) -> tuple[float, ...]:
         """The coordinates at ``index`` (one index per axis, or a flat C-order index)."""
-        flat = index if not isinstance(index, tuple) else int(np.ravel_multi_index(index,
-                                                                                  self.shape))
+        flat = _flat_index(index, self.shape)
         return tuple(float(x) for x in (a if a.ndim == 0 else a[0] for a in
                                         self.flat(flat, flat + 1)))
 

@@ -104,7 +104,7 @@ def destination(out, grid_shape, extra, dtype, flat: bool):
         if out.shape != tuple(shape) or not out.flags.writeable:
             raise InputError(f"`out` must be a writeable array of shape {tuple(shape)}, got "
                              f"{out.shape}")
-        if out.dtype != np.dtype(dtype):
+        if out.dtype.newbyteorder("=") != np.dtype(dtype):  # byte order is no cast
             raise InputError(f"`out` has dtype {out.dtype} but the values are {np.dtype(dtype)}; "
                              f"pass an array of {np.dtype(dtype)}: values are never cast "
                              "silently")
