@@ -118,6 +118,7 @@ def test_numpy_float64_inputs_inside_a_trace_follow_jax_precision_rule():
     [
         ({"a": "1.0"}, r"param `a` must be a number or array, got '1.0'"),
         ({"a": object()}, r"param `a` must be a number or array"),
+        ({"a": 10**400}, r"param `a` must be a number or array, got 1000000"),
         ({"x": 1.0}, r"\['x'\] cannot be both variables and params"),
     ],
 )

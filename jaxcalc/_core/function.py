@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import reprlib
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -365,8 +366,9 @@ def _as_leaf(value: object, name: str) -> jax.Array:
         dtype = jnp.float64
     try:
         return jnp.asarray(value, jax.dtypes.canonicalize_dtype(dtype))
-    except (TypeError, ValueError) as e:
-        raise InputError(f"param `{name}` must be a number or array, got {value!r}") from e
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InputError(f"param `{name}` must be a number or array, got "
+                         f"{reprlib.repr(value)}") from e
 
 
 def as_function(f, wrt: str | None = None, limits: ParseLimits = DEFAULT_LIMITS) -> Function:
