@@ -59,6 +59,19 @@ def test_sympy_symbols_without_assumptions_are_made_real():
     assert float(f(-2.0)) == 4.0
 
 
+@pytest.mark.parametrize(("expr", "number"), [
+    (sympy.Float("1e400") * X, "1000000000"), (X / sympy.Integer(10) ** 400, "1/1000000000"),
+    (sympy.oo * X, "oo"), (sympy.Symbol("y") - sympy.oo, "-oo"), (10**400, "1000000000"),
+])
+def test_sympy_numbers_beyond_floating_point_are_refused_as_in_text(expr, number):
+    with pytest.raises(jc.InputError, match=rf"`{number}.*is beyond floating point \(magnitudes "
+                                            r"10\*\*-308 to 10\*\*308\)"):
+        jc.Function(expr)
+    with pytest.raises(jc.ParseError, match=r"above double precision"):
+        jc.Function("1e400*x")
+    assert float(jc.Function(sympy.Float("1e300") * X)(2.0)) == 2e300  # within range: kept
+
+
 # -- shapes --------------------------------------------------------------------------------
 def test_scalar_zero_d_and_nd_inputs():
     f = jc.Function("x**3 - 1/x")

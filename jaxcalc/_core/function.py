@@ -109,7 +109,7 @@ def as_expression(expr, names: Sequence[str] | None = None, *, registry: Registr
     if isinstance(expr, str):
         return parse(expr, names, limits=limits, functions=registry)
     if isinstance(expr, (int, float)) and not isinstance(expr, bool):
-        return sympy.Float(expr) if isinstance(expr, float) else sympy.Integer(expr)
+        expr = sympy.Float(expr) if isinstance(expr, float) else sympy.Integer(expr)
     if not isinstance(expr, sympy.Expr):
         raise InputError(
             "expected an expression as text, a number, a sympy.Expr, a Function, or a list, "
@@ -117,8 +117,22 @@ def as_expression(expr, names: Sequence[str] | None = None, *, registry: Registr
         )
     if expr.has(sympy.I) or (expr.is_number and expr.is_real is False):
         raise InputError(f"`{expr}` is not real: jaxcalc computes with real numbers only")
+    _check_magnitudes(expr, limits.max_magnitude)
     renamed = {s: symbol(s.name) for s in expr.free_symbols if s.is_Symbol and s != symbol(s.name)}
     return expr.xreplace(renamed) if renamed else expr  # xreplace rebuilds the whole tree
+
+
+def _check_magnitudes(expr: sympy.Expr, magnitude: int) -> None:
+    """InputError for a number in ``expr`` that floating point cannot hold: an infinity, or
+    one beyond ``10**±magnitude`` (text with such a number is refused the same way)."""
+    bound = sympy.Integer(10) ** magnitude
+    for number in expr.atoms(sympy.Number):
+        if number is sympy.nan or number == 0:
+            continue
+        if not (number.is_finite and 1 / bound <= abs(number) <= bound):
+            raise InputError(f"`{short(number)}` in `{short(expr)}` is beyond floating point "
+                             f"(magnitudes 10**-{magnitude} to 10**{magnitude}); jaxcalc computes "
+                             "in float64 at most")
 
 
 def _items(expr) -> tuple[list, tuple[int, ...]]:
