@@ -165,10 +165,6 @@ def _binomial(n, k):
     return jsp.gamma(n + 1) / (jsp.gamma(k + 1) * jsp.gamma(n - k + 1))
 
 
-def _sinc(x):  # SymPy's sinc is sin(x)/x; NumPy's is sin(pi x)/(pi x), exact at 0 to all orders
-    return jnp.sinc(x / jnp.pi)
-
-
 class logistic(sympy.Function):  # noqa: N801 -- printed name, as SymPy's own functions
     """The logistic sigmoid ``1/(1 + exp(-x))`` as a SymPy head (SymPy has none)."""
 
@@ -273,7 +269,7 @@ ENTRIES: tuple[Entry, ...] = (
     _fn(sympy.factorial, _factorial, taylor=False, summary="factorial x! = gamma(x + 1)"),
     _fn(sympy.binomial, _binomial, arity=(2,), taylor=False,
         summary="binomial(n, k) through gamma"),
-    _fn(sympy.sinc, _sinc, taylor=False, summary="sinc(x) = sin(x)/x, 1 at 0"),
+    _fn(sympy.sinc, stable.sinc, summary="sinc(x) = sin(x)/x, 1 at 0"),
     # heads only SymPy produces: derivatives of steps, conditions inside Piecewise
     _internal(sympy.DiracDelta, _dirac_delta, kind="step"),
     _internal(stable.SquareDifference, stable.sqdiff),  # a**2 - b**2, made by _core.rewrite
