@@ -36,7 +36,8 @@ either. ``logcosh(u) = log(cosh(u)) = |u| + log1p(exp(-2|u|)) - log(2)`` is fini
 ``cosh`` overflows (|u| > 710 in float64); near 0, where that form cancels, it is a polynomial
 in ``u²``, and ``log1p`` is one too, so ``exp`` is its only transcendental function (XLA calls
 the scalar libm ``log`` per float64 element on CPU; ``exp`` and polynomials run vectorized).
-:class:`LogCosh` is its SymPy head.
+:class:`LogCosh` is its SymPy head. :func:`sinc` (``sin(x)/x``) needs no rules of its own: near 0,
+where the quotient's derivatives cancel, it is a polynomial, which JAX differentiates exactly.
 
 In the ODE rules the only subtraction of nearly equal numbers (``1 - t²``) never happens: the
 order-0 rate is ``s²`` with ``s = sech(u)`` computed directly. ``hypot`` has derivative 0 at
