@@ -181,6 +181,19 @@ def test_auto_chooses_once_per_formula_variable_and_order():
     assert type(jc.derivative(f, n=1).kernel).__name__ == "DerivativeKernel"  # AD
 
 
+def test_auto_takes_taylor_mode_where_sympys_derivative_cancels():
+    """SymPy's third derivative of sinc(x) is a sum of terms ~6/x**4 that cancel to ~x/5:
+    ``auto`` takes Taylor mode there (a small formula otherwise takes SymPy's)."""
+    assert type(jc.derivative("x**3*exp(x)", n=3).kernel).__name__ == "ExpressionKernel"
+    points = np.array([0.0, 1e-6, -1e-3, 0.5, 2.4999, 3.0])
+    for n in (3, 4, 6):
+        d = jc.derivative("2*sinc(x)", n=n)
+        assert type(d.kernel).__name__ == "DerivativeKernel"
+        with mpmath.workdps(40):
+            expected = [float(2 * mpmath.diff(mpmath.sinc, p, n)) for p in points]
+        assert relative_error(d(points, dtype="float64"), expected) <= 1e-13
+
+
 @pytest.mark.parametrize(("text", "n", "method"), [
     ("tan(x)", 24, "symbolic"), ("gamma(x)", 32, "auto"), ("gamma(x)", 32, "symbolic"),
     ("loggamma(x)*gamma(x)", 20, "auto")])

@@ -11,8 +11,10 @@ fused with f) for orders 1–2 and Taylor mode (``jax.experimental.jet``) from o
 use one reverse pass (``jax.vjp``), whatever the number of variables. ``"symbolic"`` lowers
 SymPy's derivative (bounded, see ``_core.symbolic``). ``"auto"`` chooses once per (formula,
 variable, order), without running SymPy where AD serves: AD up to order 2 and wherever Taylor
-mode has a rule for every function; above that, the symbolic path while it stays small, and
-nested forward passes up to order 8; anything else is refused up front with the reason.
+mode has a rule for every function (there a small formula takes SymPy's derivative, unless one
+of its functions' SymPy derivatives cancel: ``sinc`` near 0); above that, the symbolic path
+while it stays small, and nested forward passes up to order 8; anything else is refused up
+front with the reason.
 """
 
 from __future__ import annotations
@@ -244,8 +246,9 @@ def _auto(kernel, index: int, n: int):
     taylor = _taylor(kernel)
     if n <= 2 or taylor:
         exact = None
-        # a small formula: SymPy's derivative is the cheapest program
-        if n >= 3 and sum(map(nodes, _root(kernel).exprs)) <= AUTO_SYMBOLIC_NODES:
+        # a small formula: SymPy's derivative is the cheapest program, where it does not cancel
+        if n >= 3 and sum(map(nodes, _root(kernel).exprs)) <= AUTO_SYMBOLIC_NODES \
+                and not _symbolic_cancels(kernel):
             exact = _try_symbolic(kernel, index, n, AUTO_SYMBOLIC_NODES)
         return exact or _ad_kernel(kernel, index, n, taylor)
     exact = _try_symbolic(kernel, index, n, MAX_NODES)
@@ -258,6 +261,14 @@ def _auto(kernel, index: int, n: int):
         f"reasonable time: SymPy's derivative outgrows {MAX_NODES} nodes, and Taylor mode has no "
         f"rule for one of its functions (nested forward passes stop at order {MAX_NESTED_ORDER})"
     )
+
+
+def _symbolic_cancels(kernel) -> bool:
+    """Whether a function of ``kernel``'s formula has SymPy derivatives that cancel where the
+    function does not (its registry entry's ``symbolic_cancels``)."""
+    registry = kernel.registry
+    return any((entry := registry.for_head(node.func)) is not None and entry.symbolic_cancels
+               for expr in _root(kernel).exprs for node in sympy.preorder_traversal(expr))
 
 
 def _root(kernel) -> ExpressionKernel:

@@ -51,6 +51,9 @@ class Entry:
         kind: derivative convention, one of :data:`KINDS`.
         summary: one line for :func:`~jaxcalc.functions` and the README table.
         symbolic: whether SymPy can differentiate it (False for a user's JAX callable).
+        symbolic_cancels: whether SymPy's derivatives cancel where the function itself does
+            not (``sinc`` near 0: ``cos(x)/x - sin(x)/x**2``): ``auto`` then prefers Taylor mode
+            to SymPy's derivative above order 2.
         public: whether text may call it and the listing shows it (False for heads only SymPy
             produces: ``DiracDelta``, relations and logic inside ``Piecewise``).
     """
@@ -65,6 +68,7 @@ class Entry:
     kind: str = "smooth"
     summary: str = ""
     symbolic: bool = True
+    symbolic_cancels: bool = False
     public: bool = True
 
     @property
@@ -269,7 +273,7 @@ ENTRIES: tuple[Entry, ...] = (
     _fn(sympy.factorial, _factorial, taylor=False, summary="factorial x! = gamma(x + 1)"),
     _fn(sympy.binomial, _binomial, arity=(2,), taylor=False,
         summary="binomial(n, k) through gamma"),
-    _fn(sympy.sinc, stable.sinc, summary="sinc(x) = sin(x)/x, 1 at 0"),
+    _fn(sympy.sinc, stable.sinc, symbolic_cancels=True, summary="sinc(x) = sin(x)/x, 1 at 0"),
     # heads only SymPy produces: derivatives of steps, conditions inside Piecewise
     _internal(sympy.DiracDelta, _dirac_delta, kind="step"),
     _internal(stable.SquareDifference, stable.sqdiff),  # a**2 - b**2, made by _core.rewrite
