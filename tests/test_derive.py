@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import sympy
 from conftest import float64, mpmath_value, relative_error
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import jaxcalc as jc
@@ -262,6 +262,7 @@ RANDOM_POINTS = (-1.3, 0.4, 1.7)
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expr=EXPRESSIONS, n=st.sampled_from([1, 1, 2]))
+@example(expr=sympy.Abs(sympy.acos(sympy.erf(X**2) / 2)), n=1)  # SymPy's derivative: re, im
 def test_random_expressions_ad_symbolic_and_mpmath_agree(expr, n):
     expected = np.array([mpmath_value(expr, p, n=n) for p in RANDOM_POINTS])
     values = np.array([mpmath_value(expr, p) for p in RANDOM_POINTS])
@@ -276,3 +277,15 @@ def test_random_expressions_ad_symbolic_and_mpmath_agree(expr, n):
     for method, got in results.items():
         assert relative_error(got, expected, floor=1.0) <= 5e-12, (method, expr, got, expected)
     assert relative_error(results["ad"], results["symbolic"], floor=1.0) <= 5e-12
+
+
+@pytest.mark.parametrize("text", ["Abs(acos(x/2))", "Abs(asin(x))", "Abs(acos(erf(x**2)/2))"])
+def test_sympys_derivative_of_abs_through_re_and_im_lowers(text):
+    """Where SymPy cannot prove the argument of Abs real it differentiates through ``re`` and
+    ``im``; jaxcalc's values are real, so both lower, and agree with AD (NaN outside f's
+    domain)."""
+    points = np.array([-3.0, -0.5, 0.5, 0.9, 3.0])
+    symbolic = jc.derivative(text, method="symbolic")
+    assert symbolic.expr.has(sympy.re) or symbolic.expr.has(sympy.im)
+    np.testing.assert_allclose(np.asarray(symbolic(points)),
+                               np.asarray(jc.derivative(text, method="ad")(points)), rtol=1e-14)

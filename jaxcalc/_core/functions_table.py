@@ -133,6 +133,14 @@ def _dirac_delta(x, *_order):
     return jnp.zeros_like(x)
 
 
+def _real_part(x):  # jaxcalc's values are real (or NaN where complex): re(u) = u
+    return x
+
+
+def _imaginary_part(x):  # 0, NaN where u is (where the complex value was)
+    return 0 * x
+
+
 def _log(x, base=None):
     return sympy.log(x) if base is None else sympy.log(x) / sympy.log(base)
 
@@ -276,6 +284,10 @@ ENTRIES: tuple[Entry, ...] = (
     _fn(sympy.sinc, stable.sinc, symbolic_cancels=True, summary="sinc(x) = sin(x)/x, 1 at 0"),
     # heads only SymPy produces: derivatives of steps, conditions inside Piecewise
     _internal(sympy.DiracDelta, _dirac_delta, kind="step"),
+    # SymPy differentiates Abs(u) through re(u) and im(u) where it cannot prove u real
+    # (Abs(acos(x/2))); jaxcalc computes real values only
+    _internal(sympy.re, _real_part),
+    _internal(sympy.im, _imaginary_part),
     _internal(stable.SquareDifference, stable.sqdiff),  # a**2 - b**2, made by _core.rewrite
     _internal(stable.HypotRatio, stable.cosine),  # a/hypot(a, b), made by _core.rewrite
     _internal(stable.Leg, stable.leg),  # sqrt(a**2 - b**2), made by _core.rewrite
