@@ -34,7 +34,7 @@ from .errors import InputError, ResourceError, UnsupportedFunctionError
 from .function import ExpressionKernel, Function, as_function, symbol
 from .lower import has_taylor_rules
 from .parse import DEFAULT_LIMITS, ParseLimits
-from .registry import Registry, check_symbolic
+from .registry import Registry, check_symbolic, symbolic_cancels
 from .symbolic import (
     MAX_NODES,
     check_order,
@@ -265,10 +265,8 @@ def _auto(kernel, index: int, n: int):
 
 def _symbolic_cancels(kernel) -> bool:
     """Whether a function of ``kernel``'s formula has SymPy derivatives that cancel where the
-    function does not (its registry entry's ``symbolic_cancels``)."""
-    registry = kernel.registry
-    return any((entry := registry.for_head(node.func)) is not None and entry.symbolic_cancels
-               for expr in _root(kernel).exprs for node in sympy.preorder_traversal(expr))
+    function does not (see :func:`~jaxcalc._core.registry.symbolic_cancels`)."""
+    return any(symbolic_cancels(e, kernel.registry) for e in _root(kernel).exprs)
 
 
 def _root(kernel) -> ExpressionKernel:

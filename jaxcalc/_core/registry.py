@@ -31,7 +31,8 @@ import sympy
 from .errors import InputError, ParseError, UnsupportedFunctionError
 from .functions_table import ENTRIES, KINDS, Entry
 
-__all__ = ["REGISTRY", "Entry", "Registry", "check_symbolic", "functions", "markdown_table"]
+__all__ = ["REGISTRY", "Entry", "Registry", "check_symbolic", "functions", "markdown_table",
+           "symbolic_cancels"]
 
 #: What ``functions=`` accepts per name: a formula (text or SymPy) or a JAX callable.
 UserFunction = str | sympy.Expr | Callable[..., jax.Array]
@@ -256,6 +257,25 @@ def _positional_arity(where: str, name: str, fn: Callable) -> int:
     return len(required)
 
 
+def _entries(expr: sympy.Basic, registry: Registry) -> Iterator[Entry]:
+    """The entries of the functions ``expr`` calls."""
+    for node in expr.atoms(sympy.Function):
+        if (entry := registry.for_head(node.func)) is not None:
+            yield entry
+
+
+def symbolic_cancels(expr: sympy.Basic, registry: Registry = REGISTRY) -> bool:
+    """Whether ``expr`` calls a function whose SymPy derivatives cancel where it does not
+    (its entry's ``symbolic_cancels``: ``sinc`` near 0).
+
+    Example:
+        >>> x = sympy.Symbol("x", real=True)
+        >>> symbolic_cancels(sympy.sinc(x) + x), symbolic_cancels(sympy.sin(x) / x)
+        (True, False)
+    """
+    return any(entry.symbolic_cancels for entry in _entries(expr, registry))
+
+
 def check_symbolic(expr: sympy.Basic, registry: Registry = REGISTRY) -> None:
     """Raise :class:`UnsupportedFunctionError` if ``expr`` calls a function that SymPy cannot
     differentiate (a user's JAX callable): the symbolic derivative and exact tangent need one.
@@ -267,9 +287,8 @@ def check_symbolic(expr: sympy.Basic, registry: Registry = REGISTRY) -> None:
         ...
         jaxcalc._core.errors.UnsupportedFunctionError: `swish` is a JAX callable: ...
     """
-    for node in expr.atoms(sympy.Function):
-        entry = registry.for_head(node.func)
-        if entry is not None and not entry.symbolic:
+    for entry in _entries(expr, registry):
+        if not entry.symbolic:
             raise UnsupportedFunctionError(
                 f"`{entry.name}` is a JAX callable: it has no symbolic derivative, so the "
                 "symbolic path and exact tangent lines cannot use it; use method='ad', or "
