@@ -34,6 +34,8 @@ FUNCTIONS = {
     "erfc": (sympy.erfc(X), [0.3, -3.0, 5.0, 20.0, -25.0]),
     "logcosh": (sympy.log(sympy.cosh(X)), [1e-9, -0.3, 0.7499, 0.75, -2.5, 15.0, -40.0]),
     "sinc": (sympy.sin(X) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, 30.0]),
+    "sinhc": (sympy.sinh(X) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, 30.0]),
+    "exprel": ((sympy.exp(X) - 1) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, -30.0]),
 }
 
 
@@ -216,6 +218,13 @@ REWRITES = [
     (sympy.exp(U) - 1, expm1(U)),
     (Y - Y * sympy.exp(U), -Y * expm1(U)),
     (1 - sympy.cos(U), 2 * sympy.sin(U / 2) ** 2),
+    (sympy.cosh(U) - 1, 2 * sympy.sinh(U / 2) ** 2),
+    (sympy.sin(U) / U, sympy.sinc(U)),
+    ((1 - sympy.cos(X)) / X**2, sympy.sinc(X / 2) ** 2 / 2),
+    ((sympy.cosh(3 * X) - 1) / X**2, 9 * stable.Sinhc(3 * X / 2) ** 2 / 2),
+    (X**3 / (sympy.exp(X) - 1), X**2 / stable.Exprel(X)),
+    (sympy.sin(2 * X - 2) ** 3 / (1 - X), -2 * sympy.sinc(2 * X - 2) * sympy.sin(2 * X - 2) ** 2),
+    (Y * sympy.sinh(X * Y) / X**2, Y**2 * stable.Sinhc(X * Y) / X),
     (sympy.log(1 + U), log1p(U)),
     (sympy.log(sympy.cosh(U)), stable.LogCosh(U)),
     (1 / (1 + sympy.exp(-U)), logistic(U)),
@@ -290,6 +299,43 @@ def test_log_cosh_head_for_sympy():
     assert u.is_real and stable.LogCosh(0) == 0 and sympy.diff(u, X) == sympy.tanh(X)
     assert u.rewrite(sympy.cosh) == sympy.log(sympy.cosh(X))
     assert abs(sympy.N(stable.LogCosh(3), 40) - sympy.N(sympy.log(sympy.cosh(3)), 40)) < 1e-38
+
+
+def test_quotient_heads_for_sympy():
+    """``Sinhc`` and ``Exprel`` (made by the rewrites) are real, 1 at 0, differentiable and
+    evaluable by SymPy."""
+    for head, g in ((stable.Sinhc, sympy.sinh), (stable.Exprel, expm1)):
+        u = head(2 * X)
+        assert u.is_real and head(0) == 1 and head(sympy.Integer(3)) == g(3) / 3
+        assert u.rewrite(g) == g(2 * X) / (2 * X)
+        derivative = sympy.diff(u, X) - sympy.diff(g(2 * X) / (2 * X), X)
+        assert sympy.simplify(derivative.rewrite(g).rewrite(sympy.exp)) == 0
+        assert abs(sympy.N(u.subs(X, sympy.Rational(1, 3)), 40)
+                   - sympy.N(g(sympy.Rational(2, 3)) * sympy.Rational(3, 2), 40)) < 1e-38
+
+
+#: Removable singularities at 0 as people write them: the quotient rule cancels near 0 (as
+#: written, ``sin(x)/x`` at 1e-8 had f'' = 0 instead of -1/3 and f''' = -1e9 instead of 2e-9;
+#: ``cosh(x) - 1`` rounded to 0)
+REMOVABLE = ["sin(x)/x", "(1 - cos(x))/x**2", "(cosh(x) - 1)/x**2", "sinh(x)/x", "sin(3*x)/x",
+             "(exp(x) - 1)/x", "x/(exp(x) - 1)", "x**3/(exp(x) - 1)"]
+
+
+@pytest.mark.parametrize("text", REMOVABLE)
+def test_removable_singularities_keep_value_and_derivatives_near_zero(text):
+    """Orders 0-3 (AD, and Taylor mode at order 3) within 1e-14 of the largest value on points
+    near and away from 0 (80-digit mpmath); at 0 itself f is its limit and f' its slope."""
+    expr = sympy.sympify(text, locals={"x": X})
+    xs = np.array([1e-8, -1e-4, 0.01, -0.5, 1.9, 3.0])
+    with jax.enable_x64(True):
+        for n in range(4):
+            f = jc.Function(text) if n == 0 else jc.derivative(text, n=n)
+            expected = np.array([exact(expr, n, x) for x in xs])
+            error = np.abs(np.asarray(f(xs)) - expected) / np.abs(expected).max()
+            assert error.max() < 1e-14, (n, error)
+        at_zero = [float(jc.Function(text)(0.0)), float(jc.derivative(text)(0.0))]
+    limits = [sympy.limit(e, X, 0) for e in (expr, sympy.diff(expr, X))]
+    np.testing.assert_allclose(at_zero, [float(v) for v in limits], rtol=1e-15, atol=1e-300)
 
 
 def test_log_cosh_of_an_argument_proved_far_from_zero_takes_the_far_form_only():

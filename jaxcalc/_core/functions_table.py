@@ -81,8 +81,8 @@ def _fn(head: type, jax_impl: Callable[..., jax.Array], **kw) -> Entry:
     return Entry(head.__name__, head, jax_impl, (head,), **kw)
 
 
-def _internal(head: type, jax_impl: Callable[..., jax.Array], kind: str = "smooth") -> Entry:
-    return _fn(head, jax_impl, arity=(), kind=kind, public=False)
+def _internal(head: type, jax_impl: Callable[..., jax.Array], **kw) -> Entry:
+    return _fn(head, jax_impl, arity=(), public=False, **kw)
 
 
 def _reciprocal_of(fn):  # sec(x) = 1/cos(x)
@@ -293,6 +293,9 @@ ENTRIES: tuple[Entry, ...] = (
     _internal(stable.Leg, stable.leg),  # sqrt(a**2 - b**2), made by _core.rewrite
     _internal(stable.LogCosh, stable.logcosh),  # log(cosh(u)), made by _core.rewrite
     _internal(stable.LogCoshFar, stable.logcosh_far),  # the same where |u| >= 3/4
+    # sinh(u)/u and expm1(u)/u, made by _core.rewrite
+    _internal(stable.Sinhc, stable.sinhc, symbolic_cancels=True),
+    _internal(stable.Exprel, stable.exprel, symbolic_cancels=True),
     *(_internal(head, fn) for head, fn in _RELATIONS.items()),
     _internal(sympy.And, _reduce(jnp.logical_and)),
     _internal(sympy.Or, _reduce(jnp.logical_or)),

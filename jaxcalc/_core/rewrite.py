@@ -21,6 +21,10 @@ written                                      lowered as
 ``c - c*erfc(u)``                            ``c*erf(u)``
 ``c*exp(u) - c``                             ``c*expm1(u)``
 ``c - c*cos(u)``                             ``2*c*sin(u/2)**2``
+``c*cosh(u) - c``                            ``2*c*sinh(u/2)**2``
+``g(k*u)**m * u**-n``, ``g``: ``sin``,      ``k**j*G(k*u)**j*g(k*u)**(m-j)*u**(j-n)``,
+``sinh`` or ``expm1``, ``m``, ``n`` of one   ``G(v) = g(v)/v`` (``sinc``, ``Sinhc``, ``Exprel``:
+sign (``u/expm1(u)``: both -1)               1 at 0), ``j`` the one of ``m``, ``n`` nearer 0
 ``log(1 + u)``                               ``log1p(u)``
 ``log(cosh(u))``                             ``LogCosh(u)`` (no overflow past |u| ≈ 710)
 ``(1 + exp(u))**-n``                         ``logistic(-u)**n``
@@ -66,7 +70,16 @@ from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 from .fold import rebuilt
 from .functions_table import logistic
-from .stable import LOGCOSH_FAR, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
+from .stable import (
+    LOGCOSH_FAR,
+    Exprel,
+    HypotRatio,
+    Leg,
+    LogCosh,
+    LogCoshFar,
+    Sinhc,
+    SquareDifference,
+)
 from .symbolic import nodes
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
@@ -82,6 +95,7 @@ _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
     (sympy.erfc, 1, -1): sympy.erf,
     (sympy.exp, 1, -1): lambda u: -expm1(u),
     (sympy.cos, 1, -1): lambda u: 2 * sympy.sin(u / 2) ** 2,
+    (sympy.cosh, 1, -1): lambda u: -2 * sympy.sinh(u / 2) ** 2,
 }
 
 
@@ -281,6 +295,56 @@ def _exp_logistic(node: sympy.Mul) -> sympy.Expr | None:
     return None
 
 
+#: ``g`` with ``g(0) = 0`` and ``g'(0) = 1`` → the head of ``g(u)/u`` (1 at 0), whose lowering keeps
+#: the derivatives' digits near ``u = 0``, where the quotient rule's terms cancel
+_OVER_ARGUMENT = {sympy.sin: sympy.sinc, sympy.sinh: Sinhc, expm1: Exprel}
+
+
+def _over_argument(node: sympy.Mul) -> sympy.Expr | None:
+    """``g(k*u)**m * u**-n`` (``m``, ``n`` integers of one sign, ``k`` free of ``u``'s
+    variables) → ``k**j * G(k*u)**j * g(k*u)**(m - j) * u**(j - n)`` with ``G(v) = g(v)/v`` and
+    ``j`` the one of ``m``, ``n`` nearer 0: ``sin(x)/x`` → ``sinc(x)``, ``2*sin(x/2)**2/x**2``
+    → ``sinc(x/2)**2/2``, ``x/expm1(x)`` → ``1/Exprel(x)``."""
+    factors = _factors(node)
+    for i, factor in enumerate(factors):
+        base, m = factor.as_base_exp()
+        head = _OVER_ARGUMENT.get(base.func)
+        if head is None or not m.is_Integer:
+            continue
+        (v,) = base.args
+        for j, other in enumerate(factors):
+            u, n = other.as_base_exp()
+            if j == i or not (n.is_Integer and n * m < 0 and u.free_symbols):
+                continue
+            k = _ratio(v, u)
+            if k is None:
+                continue
+            step = sympy.sign(m) * min(abs(m), abs(n))
+            rest = (f for r, f in enumerate(factors) if r not in (i, j))
+            return sympy.Mul(k**step, head(v) ** step, base ** (m - step), u ** (n + step), *rest)
+    return None
+
+
+def _factors(node: sympy.Mul) -> list[sympy.Expr]:
+    """The factors of a product, those of unevaluated products within it included."""
+    found = []
+    for factor in node.args:
+        found += _factors(factor) if factor.is_Mul else [factor]
+    return found
+
+
+def _ratio(v: sympy.Expr, u: sympy.Expr) -> sympy.Expr | None:
+    """``v/u`` where it is free of ``u``'s variables (``(2*x - 2)/(1 - x) = -2``), else None."""
+    k_v, core_v = v.as_content_primitive()
+    k_u, core_u = u.as_content_primitive()
+    if core_v == core_u:
+        return k_v / k_u
+    if core_v == -core_u:
+        return -k_v / k_u
+    ratio = v / u
+    return None if ratio.has(*u.free_symbols) else ratio
+
+
 #: Largest argument (tree nodes) of ``log(cosh(u))`` whose bound |u| >= 3/4 SymPy is asked to
 #: prove: its assumptions take ~0.2 ms a node on sums (a 40-term polynomial: 50 ms)
 _PROOF_NODES = 48
@@ -311,7 +375,8 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
     if node.is_Pow:
         return _logistic(node) or _reciprocal(node) or _leg(node)
     if node.is_Mul:
-        return _exp_logistic(node) or _quotient(node) or _hypot_ratio(node)
+        return (_exp_logistic(node) or _quotient(node) or _hypot_ratio(node)
+                or _over_argument(node))
     if isinstance(node, sympy.log):
         return _log(node.args[0])
     return None
