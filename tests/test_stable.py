@@ -12,7 +12,7 @@ from jax.experimental import jet
 from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 import jaxcalc as jc
-from jaxcalc._core import stable
+from jaxcalc._core import stable, tails
 from jaxcalc._core.functions_table import logistic
 from jaxcalc._core.rewrite import stabilize
 from jaxcalc._tools.bench import GRID_FUNCTIONS
@@ -36,12 +36,28 @@ FUNCTIONS = {
     "sinc": (sympy.sin(X) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, 30.0]),
     "sinhc": (sympy.sinh(X) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, 30.0]),
     "exprel": ((sympy.exp(X) - 1) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, -30.0]),
+    "exptail2": ((sympy.exp(X) - 1 - X) / X**2, [1e-9, -1e-4, 0.3, -1.8, 3.4999, -3.5, 5.0, -30.0]),
+    **{name: (expr, [1e-9, -1e-4, 0.3, -1.8, 4.4999, -4.5, 6.0, 30.0]) for name, expr in {
+        "sintail3": (sympy.sin(X) - X) / X**3,
+        "sinhtail3": (sympy.sinh(X) - X) / X**3,
+        "exptail3": (sympy.exp(X) - 1 - X - X**2 / 2) / X**3,
+        "costail4": (sympy.cos(X) - 1 + X**2 / 2) / X**4,
+        "coshtail4": (sympy.cosh(X) - 1 - X**2 / 2) / X**4}.items()},
 }
+#: The JAX function of each name
+IMPLEMENTATIONS = {**{name: getattr(stable, name) for name in FUNCTIONS if hasattr(stable, name)},
+                   "sinc": tails.sinc,
+                   **{head.__name__.lower(): fn for head, fn in tails.HEADS.items()}}
+#: Looser bounds (float64, float32) for the tails after degree 2 and 3: at their junctions both
+#: forms lose a few bits (``_core.tails``)
+TOLERANCES = {name: (3e-14, 2e-5) for name in ("sintail3", "sinhtail3", "exptail3", "costail4",
+                                               "coshtail4")}
 
 
-def exact(expr: sympy.Expr, n: int, point: float, digits: int = 80) -> float:
+def exact(expr: sympy.Expr, n: int, point: float, digits: int = 160) -> float:
     """The n-th derivative at ``point``, from ``digits``-digit mpmath (SymPy's derivatives cancel
-    in their tails: about |point|·0.87 digits for those of ``log(cosh(u))``)."""
+    in their tails: about |point|·0.87 digits for those of ``log(cosh(u))``, 60 for the third
+    of ``(cos(x) - 1 + x**2/2)/x**4`` at 1e-9)."""
     with mpmath.workdps(digits):
         return float(sympy.lambdify(X, sympy.diff(expr, X, n), "mpmath")(mpmath.mpf(point)))
 
@@ -74,7 +90,7 @@ def test_values_and_derivatives_orders_0_to_4(name):
     """Every rule (value, grad at orders 1-2, Taylor mode at orders 1-4) keeps its relative
     accuracy into the tails, in float64."""
     expr, points = FUNCTIONS[name]
-    fn = getattr(stable, name)
+    fn = IMPLEMENTATIONS[name]
     with jax.enable_x64(True):
         xs = jnp.array(points, jnp.float64)
         for n in range(5):
@@ -85,20 +101,20 @@ def test_values_and_derivatives_orders_0_to_4(name):
             for values in got:
                 with np.errstate(all="ignore"):  # 0/0 where the reference underflows
                     error = np.abs(np.asarray(values) - expected) / np.abs(expected)
-                assert np.all(error[usable] < 5e-15), (name, n, error)
+                assert np.all(error[usable] < TOLERANCES.get(name, (5e-15,))[0]), (name, n, error)
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_float32_derivatives(name):
     expr, points = FUNCTIONS[name]
-    fn = getattr(stable, name)
+    fn = IMPLEMENTATIONS[name]
     xs = jnp.array([p for p in points if abs(p) < 1e30], jnp.float32)
     for n in (1, 2, 3):
         expected = np.array([exact(expr, n, float(x)) if abs(x) != 1 else np.nan for x in xs])
         usable = (np.abs(expected) > 1e-30) & (np.abs(expected) < 1e30)  # atanh(±1): NaN
         with np.errstate(all="ignore"):
             error = np.abs(np.asarray(taylor(fn, xs, n), np.float64) - expected) / np.abs(expected)
-        assert np.all(error[usable] < 5e-6), (name, n, error)
+        assert np.all(error[usable] < TOLERANCES.get(name, (0, 5e-6))[1]), (name, n, error)
 
 
 def test_the_textbook_rule_loses_what_the_stable_one_keeps():
@@ -221,10 +237,19 @@ REWRITES = [
     (sympy.cosh(U) - 1, 2 * sympy.sinh(U / 2) ** 2),
     (sympy.sin(U) / U, sympy.sinc(U)),
     ((1 - sympy.cos(X)) / X**2, sympy.sinc(X / 2) ** 2 / 2),
-    ((sympy.cosh(3 * X) - 1) / X**2, 9 * stable.Sinhc(3 * X / 2) ** 2 / 2),
-    (X**3 / (sympy.exp(X) - 1), X**2 / stable.Exprel(X)),
+    ((sympy.cosh(3 * X) - 1) / X**2, 9 * tails.Sinhc(3 * X / 2) ** 2 / 2),
+    (X**3 / (sympy.exp(X) - 1), X**2 / tails.Exprel(X)),
     (sympy.sin(2 * X - 2) ** 3 / (1 - X), -2 * sympy.sinc(2 * X - 2) * sympy.sin(2 * X - 2) ** 2),
-    (Y * sympy.sinh(X * Y) / X**2, Y**2 * stable.Sinhc(X * Y) / X),
+    (Y * sympy.sinh(X * Y) / X**2, Y**2 * tails.Sinhc(X * Y) / X),
+    (X - sympy.sin(X), -(X**3) * tails.SinTail3(X)),
+    ((sympy.exp(U) - 1 - U) / U**2, tails.ExpTail2(U)),
+    (expm1(X) - X, X**2 * tails.ExpTail2(X)),
+    (sympy.exp(X) - X + 3, X**2 * tails.ExpTail2(X) + 4),
+    (6 * sympy.sin(2 * X) - 12 * X, 48 * X**3 * tails.SinTail3(2 * X)),
+    (Y * sympy.sinh(X) - X * Y, Y * X**3 * tails.SinhTail3(X)),
+    (sympy.exp(X) - 1 - X - X**2 / 2, X**3 * tails.ExpTail3(X)),
+    ((sympy.cos(X) - 1 + X**2 / 2) / X**4, tails.CosTail4(X)),
+    (sympy.cosh(X) - 1 - X**2 / 2, X**4 * tails.CoshTail4(X)),
     (sympy.log(1 + U), log1p(U)),
     (sympy.log(sympy.cosh(U)), stable.LogCosh(U)),
     (1 / (1 + sympy.exp(-U)), logistic(U)),
@@ -301,38 +326,42 @@ def test_log_cosh_head_for_sympy():
     assert abs(sympy.N(stable.LogCosh(3), 40) - sympy.N(sympy.log(sympy.cosh(3)), 40)) < 1e-38
 
 
-def test_quotient_heads_for_sympy():
-    """``Sinhc`` and ``Exprel`` (made by the rewrites) are real, 1 at 0, differentiable and
-    evaluable by SymPy."""
-    for head, g in ((stable.Sinhc, sympy.sinh), (stable.Exprel, expm1)):
-        u = head(2 * X)
-        assert u.is_real and head(0) == 1 and head(sympy.Integer(3)) == g(3) / 3
-        assert u.rewrite(g) == g(2 * X) / (2 * X)
-        derivative = sympy.diff(u, X) - sympy.diff(g(2 * X) / (2 * X), X)
-        assert sympy.simplify(derivative.rewrite(g).rewrite(sympy.exp)) == 0
-        assert abs(sympy.N(u.subs(X, sympy.Rational(1, 3)), 40)
-                   - sympy.N(g(sympy.Rational(2, 3)) * sympy.Rational(3, 2), 40)) < 1e-38
+@pytest.mark.parametrize("head", tails.HEADS, ids=lambda head: head.__name__)
+def test_tail_heads_for_sympy(head):
+    """The tails the rewrites make are real, their limit at 0, differentiable and evaluable by
+    SymPy, and stand for their quotients."""
+    u, quotient = head(2 * X), head.quotient(2 * X)
+    assert u.is_real and head(0) == sympy.limit(head.quotient(X), X, 0)
+    assert head(sympy.Integer(3)) == head.quotient(sympy.Integer(3))
+    assert u.rewrite(head.g) == quotient
+    assert sympy.simplify(sympy.diff(u, X).rewrite(head.g) - sympy.diff(quotient, X)) == 0
+    third = sympy.Rational(1, 3)
+    assert abs(sympy.N(u.subs(X, third), 40) - sympy.N(quotient.subs(X, third), 40)) < 1e-38
 
 
 #: Removable singularities at 0 as people write them: the quotient rule cancels near 0 (as
 #: written, ``sin(x)/x`` at 1e-8 had f'' = 0 instead of -1/3 and f''' = -1e9 instead of 2e-9;
 #: ``cosh(x) - 1`` rounded to 0)
 REMOVABLE = ["sin(x)/x", "(1 - cos(x))/x**2", "(cosh(x) - 1)/x**2", "sinh(x)/x", "sin(3*x)/x",
-             "(exp(x) - 1)/x", "x/(exp(x) - 1)", "x**3/(exp(x) - 1)"]
+             "(exp(x) - 1)/x", "x/(exp(x) - 1)", "x**3/(exp(x) - 1)", "(x - sin(x))/x**3",
+             "x - sin(x)", "(exp(x) - 1 - x)/x**2", "(sinh(x) - x)/x**3",
+             "(cos(x) - 1 + x**2/2)/x**4"]
 
 
 @pytest.mark.parametrize("text", REMOVABLE)
 def test_removable_singularities_keep_value_and_derivatives_near_zero(text):
-    """Orders 0-3 (AD, and Taylor mode at order 3) within 1e-14 of the largest value on points
-    near and away from 0 (80-digit mpmath); at 0 itself f is its limit and f' its slope."""
+    """Values within 1e-15 of 160-digit mpmath, derivatives of orders 1-3 (AD, and Taylor mode
+    at order 3) within 3e-14 of the largest, on points near and away from 0; at 0 itself f is
+    its limit and f' its slope."""
     expr = sympy.sympify(text, locals={"x": X})
-    xs = np.array([1e-8, -1e-4, 0.01, -0.5, 1.9, 3.0])
+    xs = np.array([1e-8, -1e-4, 0.01, -0.5, 1.9, 3.0, -6.0])
     with jax.enable_x64(True):
         for n in range(4):
             f = jc.Function(text) if n == 0 else jc.derivative(text, n=n)
             expected = np.array([exact(expr, n, x) for x in xs])
-            error = np.abs(np.asarray(f(xs)) - expected) / np.abs(expected).max()
-            assert error.max() < 1e-14, (n, error)
+            scale = np.abs(expected) if n == 0 else np.abs(expected).max()
+            error = np.abs(np.asarray(f(xs)) - expected) / scale
+            assert error.max() < (1e-15 if n == 0 else 3e-14), (n, error)
         at_zero = [float(jc.Function(text)(0.0)), float(jc.derivative(text)(0.0))]
     limits = [sympy.limit(e, X, 0) for e in (expr, sympy.diff(expr, X))]
     np.testing.assert_allclose(at_zero, [float(v) for v in limits], rtol=1e-15, atol=1e-300)

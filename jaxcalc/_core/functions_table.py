@@ -25,7 +25,7 @@ import jax.scipy.special as jsp
 import sympy
 from sympy.codegen import cfunctions
 
-from . import special, stable
+from . import special, stable, tails
 
 #: Derivative conventions: ``smooth`` (the ordinary derivative); ``kink`` (at a kink the mean of
 #: the one-sided derivatives: ``Abs'(0) = 0``, a ``Max``/``Min`` tie splits 1/2-1/2); ``step``
@@ -281,7 +281,7 @@ ENTRIES: tuple[Entry, ...] = (
     _fn(sympy.factorial, _factorial, taylor=False, summary="factorial x! = gamma(x + 1)"),
     _fn(sympy.binomial, _binomial, arity=(2,), taylor=False,
         summary="binomial(n, k) through gamma"),
-    _fn(sympy.sinc, stable.sinc, symbolic_cancels=True, summary="sinc(x) = sin(x)/x, 1 at 0"),
+    _fn(sympy.sinc, tails.sinc, symbolic_cancels=True, summary="sinc(x) = sin(x)/x, 1 at 0"),
     # heads only SymPy produces: derivatives of steps, conditions inside Piecewise
     _internal(sympy.DiracDelta, _dirac_delta, kind="step"),
     # SymPy differentiates Abs(u) through re(u) and im(u) where it cannot prove u real
@@ -293,9 +293,8 @@ ENTRIES: tuple[Entry, ...] = (
     _internal(stable.Leg, stable.leg),  # sqrt(a**2 - b**2), made by _core.rewrite
     _internal(stable.LogCosh, stable.logcosh),  # log(cosh(u)), made by _core.rewrite
     _internal(stable.LogCoshFar, stable.logcosh_far),  # the same where |u| >= 3/4
-    # sinh(u)/u and expm1(u)/u, made by _core.rewrite
-    _internal(stable.Sinhc, stable.sinhc, symbolic_cancels=True),
-    _internal(stable.Exprel, stable.exprel, symbolic_cancels=True),
+    # Taylor tails (sinh(u)/u, (sin(u) - u)/u**3, ...), made by _core.rewrite
+    *(_internal(head, fn, symbolic_cancels=True) for head, fn in tails.HEADS.items()),
     *(_internal(head, fn) for head, fn in _RELATIONS.items()),
     _internal(sympy.And, _reduce(jnp.logical_and)),
     _internal(sympy.Or, _reduce(jnp.logical_or)),

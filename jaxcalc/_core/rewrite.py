@@ -5,7 +5,8 @@ every digit once ``tanh(u)`` rounds to 1 although ``sech(u)**2`` is representabl
 expression is lowered, :func:`stabilize` replaces the forms below (each is an identity for real
 arguments, so a result changes by no more than its rounding; where the original cancels or
 overflows the rewritten form is the accurate one). The new heads lower to the stable functions
-of ``_core.stable``, whose own derivative and Taylor-mode rules keep the accuracy at every order.
+of ``_core.stable``, whose own derivative and Taylor-mode rules keep the accuracy at every order,
+and to the Taylor tails of ``_core.tails`` (quotients such as ``sin(u)/u``, polynomials near 0).
 ``c`` is any coefficient (a number or an expression); ``u``, ``a`` and ``b`` are expressions.
 
 ===========================================  ===================================================
@@ -25,6 +26,11 @@ written                                      lowered as
 ``g(k*u)**m * u**-n``, ``g``: ``sin``,      ``k**j*G(k*u)**j*g(k*u)**(m-j)*u**(j-n)``,
 ``sinh`` or ``expm1``, ``m``, ``n`` of one   ``G(v) = g(v)/v`` (``sinc``, ``Sinhc``, ``Exprel``:
 sign (``u/expm1(u)``: both -1)               1 at 0), ``j`` the one of ``m``, ``n`` nearer 0
+``c*g(u) - c*T(u)``, ``T`` the Taylor        ``c*u**(p+1)*Tail(u)``: ``SinTail3``, ``SinhTail3``,
+polynomial of ``g`` at 0 to degree ``p``     ``ExpTail2``, ``ExpTail3``, ``CosTail4``,
+(``x - sin(x)``, ``exp(x) - 1 - x``)         ``CoshTail4``
+products with powers of one base (made       the powers merged (``-SinTail3(x)``)
+above: ``(-x**3*SinTail3(x))/x**3``)
 ``log(1 + u)``                               ``log1p(u)``
 ``log(cosh(u))``                             ``LogCosh(u)`` (no overflow past |u| ≈ 710)
 ``(1 + exp(u))**-n``                         ``logistic(-u)**n``
@@ -70,17 +76,19 @@ from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 from .fold import rebuilt
 from .functions_table import logistic
-from .stable import (
-    LOGCOSH_FAR,
-    Exprel,
-    HypotRatio,
-    Leg,
-    LogCosh,
-    LogCoshFar,
-    Sinhc,
-    SquareDifference,
-)
+from .stable import LOGCOSH_FAR, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
+from .tails import (
+    CoshTail4,
+    CosTail4,
+    Exprel,
+    ExpTail2,
+    ExpTail3,
+    Sinhc,
+    SinhTail3,
+    SinTail3,
+    coefficient,
+)
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -325,6 +333,59 @@ def _over_argument(node: sympy.Mul) -> sympy.Expr | None:
     return None
 
 
+#: The tails ``_taylor_tail`` makes from each function's head (the highest degree first);
+#: ``expm1(u)`` is ``exp(u) - 1``
+_TAILS = {sympy.sin: (SinTail3,), sympy.sinh: (SinhTail3,), sympy.exp: (ExpTail3, ExpTail2),
+          expm1: (ExpTail3, ExpTail2), sympy.cos: (CosTail4,), sympy.cosh: (CoshTail4,)}
+
+
+def _taylor_tail(node: sympy.Add) -> sympy.Expr | None:
+    """``c*g(u)`` and terms ``-c*T(u)``, ``T`` the Taylor polynomial of ``g`` at 0 to degree
+    ``p``, → ``c*u**(p + 1)*Tail(u)`` (``_core.tails``): ``x - sin(x)`` → ``-x**3*SinTail3(x)``,
+    ``exp(x) - 1 - x`` → ``x**2*ExpTail2(x)``."""
+    terms = node.args
+    for i, term in enumerate(terms):
+        factors = _factors(term) if term.is_Mul else [term]
+        for f, factor in enumerate(factors):
+            tails = _TAILS.get(factor.func, ())
+            if not tails:
+                continue
+            (u,) = factor.args
+            c = sympy.Mul(*factors[:f], *factors[f + 1 :])
+            first = 1 if factor.func is expm1 else 0  # expm1's constant term is in it
+            for tail in tails:
+                wanted = [-c * coefficient(tail.g, n) * u**n for n in range(first, tail.p + 1)]
+                rest = _without(list(terms[:i] + terms[i + 1 :]), [w for w in wanted if w != 0])
+                if rest is not None:
+                    return sympy.Add(c * u ** (tail.p + 1) * tail(u), *rest)
+    return None
+
+
+def _without(terms: list[sympy.Expr], wanted: list[sympy.Expr]) -> list[sympy.Expr] | None:
+    """``terms`` less each term of ``wanted`` (a wanted number taken out of the sum's number
+    term), or None where one is not there."""
+    for w in (part for whole in wanted for part in sympy.Add.make_args(whole)):
+        if w in terms:
+            terms.remove(w)
+            continue
+        number = next((t for t in terms if t.is_Number), None)
+        if not (w.is_Number and number is not None):
+            return None
+        terms[terms.index(number)] = number - w
+    return terms
+
+
+def _merged_powers(node: sympy.Mul) -> sympy.Expr | None:
+    """A product with integer powers of one base among its factors (nested products made by
+    the rewrites: ``(-x**3*SinTail3(x))/x**3``), with those powers merged: ``-SinTail3(x)``."""
+    factors = _factors(node)
+    bases = [f.as_base_exp() for f in factors]
+    powers = [b for b, e in bases if e.is_Integer and not b.is_Number]
+    if len(set(powers)) == len(powers):
+        return None
+    return sympy.Mul(*factors)
+
+
 def _factors(node: sympy.Mul) -> list[sympy.Expr]:
     """The factors of a product, those of unevaluated products within it included."""
     found = []
@@ -371,12 +432,12 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
         if squares is not None and squares[0] == -1:
             _, a, b = squares
             return _one_plus(node) or SquareDifference(a, b)
-        return _one_plus(node) or _pythagoras(node)
+        return _taylor_tail(node) or _one_plus(node) or _pythagoras(node)
     if node.is_Pow:
         return _logistic(node) or _reciprocal(node) or _leg(node)
     if node.is_Mul:
         return (_exp_logistic(node) or _quotient(node) or _hypot_ratio(node)
-                or _over_argument(node))
+                or _over_argument(node) or _merged_powers(node))
     if isinstance(node, sympy.log):
         return _log(node.args[0])
     return None

@@ -36,10 +36,8 @@ either. ``logcosh(u) = log(cosh(u)) = |u| + log1p(exp(-2|u|)) - log(2)`` is fini
 ``cosh`` overflows (|u| > 710 in float64); near 0, where that form cancels, it is a polynomial
 in ``u²``, and ``log1p`` is one too, so ``exp`` is its only transcendental function (XLA calls
 the scalar libm ``log`` per float64 element on CPU; ``exp`` and polynomials run vectorized).
-:class:`LogCosh` is its SymPy head. :func:`sinc` (``sin(x)/x``), :func:`sinhc` (``sinh(x)/x``)
-and :func:`exprel` (``expm1(x)/x``) need no rules of their own: near 0, where the quotients'
-derivatives cancel, they are polynomials, which JAX differentiates exactly (SymPy heads
-``sympy.sinc``, :class:`Sinhc` and :class:`Exprel`).
+:class:`LogCosh` is its SymPy head. (Quotients such as ``sin(x)/x`` need no rules of their own:
+see ``_core.tails``.)
 
 In the ODE rules the only subtraction of nearly equal numbers (``1 - t²``) never happens: the
 order-0 rate is ``s²`` with ``s = sech(u)`` computed directly. ``hypot`` has derivative 0 at
@@ -67,7 +65,6 @@ from jax import lax
 from jax.experimental import jet
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
-from sympy.codegen import cfunctions
 
 Series = list  # [x0, x1, ..., xn]: a value and its Taylor coefficients
 
@@ -447,45 +444,6 @@ def horner(coefficients: Sequence[float], x):
     return result
 
 
-#: Below this |x|, :func:`sinc`, :func:`sinhc` and :func:`exprel` are their Taylor polynomials:
-#: there the quotients' derivatives lose bits (``sin(x)/x``'s fourth up to 7, at |x| = 1.8;
-#: ``expm1(x)/x``'s orders 0-4 stay within 4e-15 of mpmath from 2.5 on, 6e-15 from 2 on), beyond
-#: it less than the polynomials' rounding.
-QUOTIENT_NEAR = 2.5
-#: ``sin(x)/x = sum((-1)**k * x**(2k) / (2k + 1)!)`` in powers of ``x**2``, highest first: 17
-#: terms keep the value and derivatives up to order 8 within float64 rounding for |x| < 2.5;
-#: ``sinh(x)/x`` the same without the signs, ``expm1(x)/x = sum(x**k / (k + 1)!)`` in powers of
-#: ``x``: 36 terms.
-_SINC_TERMS = tuple((-1) ** k / math.factorial(2 * k + 1) for k in reversed(range(17)))
-_SINHC_TERMS = tuple(1 / math.factorial(2 * k + 1) for k in reversed(range(17)))
-_EXPREL_TERMS = tuple(1 / math.factorial(k + 1) for k in reversed(range(36)))
-
-
-def _over_argument(name: str, g: Callable, terms: Sequence[float], even: bool, formula: str):
-    """``g(x)/x`` (``g(0) = 0``, ``g'(0) = 1``), 1 at 0, whose derivatives keep their digits
-    near 0: there the quotient rule cancels (``sinc``: ``cos(x)/x - sin(x)/x**2``; ``jnp.sinc``'s
-    own rule gave a first derivative 160 times too large at 1e-9), so below
-    :data:`QUOTIENT_NEAR` the value is the Taylor polynomial ``terms`` (in ``x**2`` where
-    ``even``), which ``grad``, ``jvp`` and ``jet`` differentiate exactly.
-
-    Example:
-        >>> import jax
-        >>> with jax.enable_x64(True):
-        ...     print(float(jax.grad(sinc)(jnp.float64(1e-9))))  # -x/3
-        -3.333333333333333e-10
-    """
-
-    def over_argument(x):
-        (x,) = _floats(x)
-        close = jnp.abs(x) < QUOTIENT_NEAR
-        far = jnp.where(close, QUOTIENT_NEAR, x)  # the unused branch and its derivative finite
-        return jnp.where(close, horner(terms, x * x if even else x), g(far) / far)
-
-    over_argument.__name__ = over_argument.__qualname__ = name
-    over_argument.__doc__ = f"``{formula}``, 1 at 0, its derivatives accurate near 0."
-    return over_argument
-
-
 #: From this |u| on, ``log(cosh(u))`` is computed by :func:`_logcosh_far_of_abs`.
 LOGCOSH_FAR = 0.75
 
@@ -529,11 +487,6 @@ logcosh = _unary("logcosh", _logcosh_value, tanh)
 #: programs compile faster (the ten nested levels of the benchmark's f5: 76-94 against 111 ms)
 logcosh_far = _unary("logcosh_far", _logcosh_far_value, tanh)
 
-sinc = _over_argument("sinc", jnp.sin, _SINC_TERMS, even=True, formula="sin(x)/x")
-sinhc = _over_argument("sinhc", jnp.sinh, _SINHC_TERMS, even=True, formula="sinh(x)/x")
-#: (``expm1``'s own derivative rule: JAX's, ``expm1(x) + 1``, cancels for x << 0)
-exprel = _over_argument("exprel", expm1, _EXPREL_TERMS, even=False, formula="expm1(x)/x")
-
 
 class LogCosh(sympy.Function):
     """``LogCosh(u) = log(cosh(u))``, lowered by :func:`logcosh`."""
@@ -564,45 +517,3 @@ class LogCosh(sympy.Function):
 
 class LogCoshFar(LogCosh):
     """``LogCosh(u)`` where SymPy proves ``|u| >= 3/4``, lowered by :func:`logcosh_far`."""
-
-
-class _OverArgument(sympy.Function):
-    """``g(u)/u``, 1 at ``u = 0`` (``g(0) = 0``, ``g'(0) = 1``): a removable singularity filled,
-    made by ``_core.rewrite`` so that the lowering's derivatives keep their digits near 0."""
-
-    nargs = 1
-    g: type  # the SymPy head of g
-
-    @classmethod
-    def eval(cls, u):
-        if u.is_zero:
-            return sympy.Integer(1)
-        if u.is_Number:
-            return cls.g(u) / u
-        return None
-
-    def fdiff(self, argindex=1):
-        u = self.args[0]
-        return (self.g(u).fdiff() - self) / u
-
-    def _eval_rewrite(self, rule, args, **hints):
-        return self.g(args[0]) / args[0] if rule is self.g else None
-
-    def _eval_evalf(self, prec):
-        u = self.args[0]
-        return (self.g(u) / u)._eval_evalf(prec)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real
-
-
-class Sinhc(_OverArgument):
-    """``Sinhc(u) = sinh(u)/u``, lowered by :func:`sinhc`."""
-
-    g = sympy.sinh
-
-
-class Exprel(_OverArgument):
-    """``Exprel(u) = expm1(u)/u = (exp(u) - 1)/u``, lowered by :func:`exprel`."""
-
-    g = cfunctions.expm1
