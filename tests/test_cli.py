@@ -113,6 +113,17 @@ def test_nan_is_null_in_json(capsys):
     assert status == 0 and out.splitlines()[-1] == "at x = -1.0: nan"
 
 
+def test_values_where_the_printed_derivative_cancels(capsys):
+    """The printed second derivative of sin(x)/x cancels near 0 and is NaN at 0; the values
+    are the derivative's (-1/3 there), as are the Jacobian's."""
+    payload = run_json(capsys, "diff", "sin(x)/x", "--order", "2", "--at", "0", "1e-8", "0.5")
+    assert payload["derivative"] == "-sin(x)/x - 2*cos(x)/x**2 + 2*sin(x)/x**3"
+    assert payload["values"] == pytest.approx([-1 / 3, -1 / 3, -0.3087029546641397], rel=1e-14)
+    payload = run_json(capsys, "diff", "sin(x)/x + y", "x*y", "--jacobian", "--at", "x=0,y=2")
+    assert payload["jacobian"][0] == ["cos(x)/x - sin(x)/x**2", "1"]
+    assert payload["values"] == [[[0.0, 1.0], [2.0, 0.0]]]
+
+
 def test_computes_in_float64(capsys):
     (value,) = run_json(capsys, "diff", "x**3", "--at", "0.1")["values"]
     assert value == pytest.approx(0.03, rel=1e-15)

@@ -3,6 +3,10 @@ derivatives and their values.
 
 One expression: its derivative (``--wrt``, ``--order``). Several expressions with
 ``--jacobian``: the Jacobian matrix of the vector-valued formula, one row per expression.
+The derivative printed is SymPy's; the values at ``--at`` are those of ``jc.derivative``'s
+default path, the same function computed where the printed form would cancel (near 0 the
+second derivative of ``sin(x)/x`` as printed, ``-sin(x)/x - 2*cos(x)/x**2 + 2*sin(x)/x**3``,
+rounds to 0 at 1e-8 and is NaN at 0; its value is -1/3).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import numpy as np
 
 from .._core.derive import derivative, jacobian
 from .._core.errors import InputError
-from .._core.function import Function, as_function
+from .._core.function import as_function
 from .._core.symbolic import pick_variable
 from . import common
 
@@ -63,27 +67,29 @@ def handle(args):
     exact = derivative(f, wrt, args.order, method="symbolic")
     payload = {"expression": text, "variable": wrt, "order": args.order,
                "derivative": str(exact.expr)}
-    return _evaluated(args, f, exact, payload, str(exact.expr), common.show)
+    return _evaluated(args, f, lambda: derivative(f, wrt, args.order), payload,
+                      str(exact.expr), common.show)
 
 
 def _jacobian(args):
     if args.wrt is not None or args.order != 1:
         raise InputError("--jacobian takes all first derivatives: drop --wrt and --order")
     f = as_function(common.function(args))
-    exact = Function(jacobian(f).expr, f.variables)  # the printed matrix, lowered
-    rows = [[str(entry) for entry in row] for row in exact.expr.tolist()]
+    matrix = jacobian(f)
+    rows = [[str(entry) for entry in row] for row in matrix.expr.tolist()]
     payload = {"expressions": list(args.expression), "variables": list(f.variables),
                "jacobian": rows}
     text = "\n".join("[" + ", ".join(row) + "]" for row in rows)
-    return _evaluated(args, f, exact, payload, text, str)
+    return _evaluated(args, f, lambda: matrix, payload, text, str)
 
 
-def _evaluated(args, f, exact, payload, text, show):
-    """Add the values of ``exact`` at the ``--at`` points to ``payload`` and ``text``."""
+def _evaluated(args, f, evaluator, payload, text, show):
+    """Add the values of ``evaluator()`` (built only for ``--at``) at the ``--at`` points to
+    ``payload`` and ``text``."""
     lines = [text]
     if args.at:
         points = _points(args.at, f.variables)
-        values = np.asarray(exact(*points, dtype=common.DTYPE), np.float64).tolist()
+        values = np.asarray(evaluator()(*points, dtype=common.DTYPE), np.float64).tolist()
         rows = [list(p) for p in zip(*points, strict=True)]
         payload["at"] = points[0] if len(points) == 1 else rows
         payload["values"] = values
