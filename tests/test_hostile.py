@@ -195,6 +195,17 @@ def test_functions_of_variable_chains_build_within_the_budget():
         assert f.variables in ((), ("x",))  # x may cancel (floor, Heaviside of constants)
 
 
+def test_a_deep_chain_builds_within_the_budget():
+    """A 7-level chain whose sums the stable rewrite divided term by term: SymPy's division of
+    two 300-node terms took 30 s and raised its raw ValueError ("not comparable"); terms that
+    large are no longer divided."""
+    text = random_compositions(7, 200, seeds=("x",), arguments=SEEDS)[158]
+    assert text.startswith("asinh(Mod(2*sec(erfc(cos(csc(atanh(")
+    with cpu_budget(CPU_BUDGET):
+        f = jc.Function(text)
+    assert f.variables == ("x",)
+
+
 def test_long_texts_of_hard_constants():
     """10 000 characters of distinct constants that SymPy would evaluate exactly and slowly."""
     families = [

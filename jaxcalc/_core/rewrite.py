@@ -69,7 +69,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import sympy
 from sympy.codegen.cfunctions import expm1, hypot, log1p
@@ -204,7 +204,9 @@ def _square_totals(node: sympy.Expr) -> list[tuple[sympy.Expr, ...]]:
     return found
 
 
-#: Most nodes of a ratio of two terms that :func:`_pythagoras` expands.
+#: Most nodes of a ratio of two terms that :func:`_pythagoras` expands, and of each of the two
+#: terms it divides (SymPy's division asks its assumptions of both: 30 s, and a raw ValueError,
+#: on a 300-node chain of special functions).
 _RATIO_NODES = 64
 
 
@@ -212,9 +214,10 @@ def _pythagoras(node: sympy.Add) -> sympy.Expr | None:
     """Two terms ``t - t*p/s`` with ``s = p + q`` a sum or difference of squares, as ``t*q/s``."""
     totals = _square_totals(node)
     terms = node.args
+    small = [nodes(t, _RATIO_NODES + 1) <= _RATIO_NODES for t in terms] if totals else []
     for i, first in enumerate(terms if totals else ()):
         for j, second in enumerate(terms):
-            if i == j:
+            if i == j or not (small[i] and small[j]):
                 continue
             ratio = second / first
             if nodes(ratio, _RATIO_NODES + 1) > _RATIO_NODES:  # expanding one takes seconds
@@ -339,6 +342,15 @@ _TAILS = {sympy.sin: (SinTail3,), sympy.sinh: (SinhTail3,), sympy.exp: (ExpTail3
           expm1: (ExpTail3, ExpTail2), sympy.cos: (CosTail4,), sympy.cosh: (CoshTail4,)}
 
 
+#: Largest ``u`` and ``c`` (tree nodes) of the tail rules: SymPy's arithmetic on them (``u**3``,
+#: ``v/u``) asks its assumptions, which took seconds on a 60-node chain of special functions
+_TAIL_NODES = 32
+
+
+def _small(*exprs: sympy.Expr) -> bool:
+    return all(nodes(e, _TAIL_NODES + 1) <= _TAIL_NODES for e in exprs)
+
+
 def _taylor_tail(node: sympy.Add) -> sympy.Expr | None:
     """``c*g(u)`` and terms ``-c*T(u)``, ``T`` the Taylor polynomial of ``g`` at 0 to degree
     ``p``, → ``c*u**(p + 1)*Tail(u)`` (``_core.tails``): ``x - sin(x)`` → ``-x**3*SinTail3(x)``,
@@ -352,18 +364,21 @@ def _taylor_tail(node: sympy.Add) -> sympy.Expr | None:
                 continue
             (u,) = factor.args
             c = sympy.Mul(*factors[:f], *factors[f + 1 :])
+            if not _small(u, c):
+                continue
             first = 1 if factor.func is expm1 else 0  # expm1's constant term is in it
             for tail in tails:
-                wanted = [-c * coefficient(tail.g, n) * u**n for n in range(first, tail.p + 1)]
-                rest = _without(list(terms[:i] + terms[i + 1 :]), [w for w in wanted if w != 0])
+                wanted = (-c * coefficient(tail.g, n) * u**n  # built as matched: most fail
+                          for n in range(first, tail.p + 1) if coefficient(tail.g, n))
+                rest = _without(list(terms[:i] + terms[i + 1 :]), wanted)
                 if rest is not None:
                     return sympy.Add(c * u ** (tail.p + 1) * tail(u), *rest)
     return None
 
 
-def _without(terms: list[sympy.Expr], wanted: list[sympy.Expr]) -> list[sympy.Expr] | None:
+def _without(terms: list[sympy.Expr], wanted: Iterable[sympy.Expr]) -> list[sympy.Expr] | None:
     """``terms`` less each term of ``wanted`` (a wanted number taken out of the sum's number
-    term), or None where one is not there."""
+    term), or None at the first that is not there."""
     for w in (part for whole in wanted for part in sympy.Add.make_args(whole)):
         if w in terms:
             terms.remove(w)
@@ -395,7 +410,10 @@ def _factors(node: sympy.Mul) -> list[sympy.Expr]:
 
 
 def _ratio(v: sympy.Expr, u: sympy.Expr) -> sympy.Expr | None:
-    """``v/u`` where it is free of ``u``'s variables (``(2*x - 2)/(1 - x) = -2``), else None."""
+    """``v/u`` where it is free of ``u``'s variables (``(2*x - 2)/(1 - x) = -2``), else None
+    (also for large ``u`` or ``v``)."""
+    if not _small(u, v):
+        return None
     k_v, core_v = v.as_content_primitive()
     k_u, core_u = u.as_content_primitive()
     if core_v == core_u:
@@ -449,7 +467,10 @@ _MAX_LOCAL = 16
 
 def _settle(node: sympy.Expr) -> sympy.Expr:
     for _ in range(_MAX_LOCAL):
-        rewritten = _local(node)
+        try:
+            rewritten = _local(node)
+        except (ValueError, TypeError):  # SymPy cannot decide (a comparison, an assumption):
+            return node  # the node stays as written, which computes the same values
         if rewritten is None or rewritten == node:
             return node
         node = stabilize(rewritten) if rewritten.args else rewritten
