@@ -35,7 +35,6 @@ from .function import ExpressionKernel, Function, as_function, symbol
 from .lower import has_taylor_rules
 from .parse import DEFAULT_LIMITS, ParseLimits
 from .registry import Registry, check_symbolic, symbolic_cancels
-from .rewrite import stabilize
 from .symbolic import (
     MAX_NODES,
     check_order,
@@ -268,9 +267,7 @@ def _symbolic_cancels(kernel) -> bool:
     """Whether a function of ``kernel``'s formula, as lowered, has SymPy derivatives that cancel
     where the function does not (see :func:`~jaxcalc._core.registry.symbolic_cancels`):
     ``sinc(x)``, and ``sin(x)/x``, which lowers as ``sinc(x)``."""
-    root = _root(kernel)
-    exprs = map(stabilize, root.exprs) if root.rewrite else root.exprs
-    return any(symbolic_cancels(e, kernel.registry) for e in exprs)
+    return any(symbolic_cancels(e, kernel.registry) for e in _root(kernel).lowered_exprs)
 
 
 def _root(kernel) -> ExpressionKernel:

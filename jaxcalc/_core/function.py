@@ -61,11 +61,18 @@ class ExpressionKernel(_execute.Kernel):
         return len(self.variables)
 
     @functools.cached_property
+    def lowered_exprs(self) -> tuple[sympy.Expr, ...]:
+        """``exprs`` as lowered (``auto`` asks what they call)."""
+        return self._as_lowered(self.exprs)
+
+    def _as_lowered(self, exprs: tuple[sympy.Expr, ...]) -> tuple[sympy.Expr, ...]:
+        """``exprs`` in the stable forms of ``_core.rewrite`` where ``rewrite``."""
+        return tuple(map(stabilize, exprs)) if self.rewrite else exprs
+
+    @functools.cached_property
     def _lowered(self):
         symbols = [symbol(n) for n in (*self.variables, *self.param_names)]
-        exprs = (*self.exprs, *self.guards)
-        if self.rewrite:
-            exprs = tuple(stabilize(e) for e in exprs)
+        exprs = (*self.lowered_exprs, *self._as_lowered(self.guards))
         return lower(exprs, symbols, registry=self.registry)
 
     def raw(self, leaves, *xs):

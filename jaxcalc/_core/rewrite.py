@@ -78,17 +78,7 @@ from .fold import rebuilt
 from .functions_table import logistic
 from .stable import LOGCOSH_FAR, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
-from .tails import (
-    CoshTail4,
-    CosTail4,
-    Exprel,
-    ExpTail2,
-    ExpTail3,
-    Sinhc,
-    SinhTail3,
-    SinTail3,
-    coefficient,
-)
+from .tails import HEADS, Exprel, Sinhc, coefficient
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -336,10 +326,12 @@ def _over_argument(node: sympy.Mul) -> sympy.Expr | None:
     return None
 
 
-#: The tails ``_taylor_tail`` makes from each function's head (the highest degree first);
+#: The tails ``_taylor_tail`` makes from each function's head: those of ``_core.tails`` after
+#: degree 1 or more, the highest degree first (``SinTail3``; ``ExpTail3``, ``ExpTail2``);
 #: ``expm1(u)`` is ``exp(u) - 1``
-_TAILS = {sympy.sin: (SinTail3,), sympy.sinh: (SinhTail3,), sympy.exp: (ExpTail3, ExpTail2),
-          expm1: (ExpTail3, ExpTail2), sympy.cos: (CosTail4,), sympy.cosh: (CoshTail4,)}
+_TAILS = {g: tuple(sorted((h for h in HEADS if h.g is g and h.p), key=lambda h: -h.p))
+          for g in {h.g for h in HEADS}}
+_TAILS[expm1] = _TAILS[sympy.exp]
 
 
 #: Largest ``u`` and ``c`` (tree nodes) of the tail rules: SymPy's arithmetic on them (``u**3``,
@@ -368,8 +360,8 @@ def _taylor_tail(node: sympy.Add) -> sympy.Expr | None:
                 continue
             first = 1 if factor.func is expm1 else 0  # expm1's constant term is in it
             for tail in tails:
-                wanted = (-c * coefficient(tail.g, n) * u**n  # built as matched: most fail
-                          for n in range(first, tail.p + 1) if coefficient(tail.g, n))
+                wanted = (-c * a * u**n  # built as matched: most fail at the first
+                          for n in range(first, tail.p + 1) if (a := coefficient(tail.g, n)))
                 rest = _without(list(terms[:i] + terms[i + 1 :]), wanted)
                 if rest is not None:
                     return sympy.Add(c * u ** (tail.p + 1) * tail(u), *rest)

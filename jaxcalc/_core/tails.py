@@ -88,7 +88,7 @@ def tail_function(g: type, p: int, name: str) -> Callable[[jax.Array], jax.Array
     near = NEAR[p]
     terms, even = _polynomial_terms(g, p, near)
     from_zero = _FROM_ZERO[g]
-    low = [(n, float(coefficient(g, n))) for n in range(1, p + 1) if coefficient(g, n)]
+    low = [(n, c) for n in range(1, p + 1) if (c := float(coefficient(g, n)))]
 
     def tail(x):
         (x,) = stable._floats(x)
