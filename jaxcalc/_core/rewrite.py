@@ -31,6 +31,11 @@ polynomial of ``g`` at 0 to degree ``p``     ``ExpTail2``, ``ExpTail3``, ``CosTa
 (``x - sin(x)``, ``exp(x) - 1 - x``)         ``CoshTail4``
 products with powers of one base (made       the powers merged (``-SinTail3(x)``)
 above: ``(-x**3*SinTail3(x))/x**3``)
+``c*coth(u) - c/u``                          ``c*Langevin(u)`` (``coth`` less its pole, 0 at 0)
+``coth(k*u)*u**n``, ``n >= 1``               ``u**(n-1)/k + u**n*Langevin(k*u)``
+``tanh(u)**-n``                              ``coth(u)**n``
+sums with sums among their terms (made       flattened, like terms merged
+above: ``(x*Langevin(x) + 1) - 1``)
 ``log(1 + u)``                               ``log1p(u)``
 ``log(cosh(u))``                             ``LogCosh(u)`` (no overflow past |u| ≈ 710)
 ``(1 + exp(u))**-n``                         ``logistic(-u)**n``
@@ -78,7 +83,7 @@ from .fold import rebuilt
 from .functions_table import logistic
 from .stable import LOGCOSH_FAR, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
-from .tails import HEADS, Exprel, Sinhc, coefficient
+from .tails import HEADS, Exprel, Langevin, Sinhc, Tail, coefficient
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -231,7 +236,7 @@ def _logistic(node: sympy.Pow) -> sympy.Expr | None:
 
 
 #: ``1/sinh(u)**n``, ``1/cosh(u)**n``: reciprocals that do not overflow
-_RECIPROCALS = {sympy.sinh: sympy.csch, sympy.cosh: sympy.sech}
+_RECIPROCALS = {sympy.sinh: sympy.csch, sympy.cosh: sympy.sech, sympy.tanh: sympy.coth}
 #: ``cosh(u)*csch(u)``, ``sinh(u)*sech(u)``: quotients of two overflowing factors
 _QUOTIENTS = {(sympy.cosh, sympy.csch): sympy.coth, (sympy.sinh, sympy.sech): sympy.tanh}
 
@@ -326,11 +331,12 @@ def _over_argument(node: sympy.Mul) -> sympy.Expr | None:
     return None
 
 
+_TAYLOR = [head for head in HEADS if issubclass(head, Tail)]
 #: The tails ``_taylor_tail`` makes from each function's head: those of ``_core.tails`` after
 #: degree 1 or more, the highest degree first (``SinTail3``; ``ExpTail3``, ``ExpTail2``);
 #: ``expm1(u)`` is ``exp(u) - 1``
-_TAILS = {g: tuple(sorted((h for h in HEADS if h.g is g and h.p), key=lambda h: -h.p))
-          for g in {h.g for h in HEADS}}
+_TAILS = {g: tuple(sorted((h for h in _TAYLOR if h.g is g and h.p), key=lambda h: -h.p))
+          for g in {h.g for h in _TAYLOR}}
 _TAILS[expm1] = _TAILS[sympy.exp]
 
 
@@ -368,6 +374,51 @@ def _taylor_tail(node: sympy.Add) -> sympy.Expr | None:
     return None
 
 
+#: Functions with a simple pole at 0 of residue 1 → the head of ``g(u) - 1/u``
+_LESS_POLE = {sympy.coth: Langevin}
+
+
+def _less_pole(node: sympy.Add) -> sympy.Expr | None:
+    """``c*coth(u)`` and ``-c/u`` among the terms → ``c*Langevin(u)``: ``coth(x) - 1/x``,
+    ``1/tanh(x/T) - T/x`` (the first cancels near 0: ``coth(1e-8)`` is 1e8 + 3.3e-9)."""
+    terms = node.args
+    for i, term in enumerate(terms):
+        factors = _factors(term) if term.is_Mul else [term]
+        for f, factor in enumerate(factors):
+            head = _LESS_POLE.get(factor.func)
+            if head is None:
+                continue
+            (u,) = factor.args
+            c = sympy.Mul(*factors[:f], *factors[f + 1 :])
+            if not _small(u, c):
+                continue
+            rest = _without(list(terms[:i] + terms[i + 1 :]), [-c / u])
+            if rest is not None:
+                return sympy.Add(c * head(u), *rest)
+    return None
+
+
+def _pole_times_argument(node: sympy.Mul) -> sympy.Expr | None:
+    """``coth(k*u) * u**n`` (``n >= 1``, ``k`` free of ``u``'s variables) →
+    ``u**(n - 1)/k + u**n*Langevin(k*u)``, two terms of one sign: ``x/tanh(x)`` → ``1 +
+    x*Langevin(x)``, whose derivatives do not cancel near 0 (``coth(x) - x*csch(x)**2`` does)."""
+    factors = _factors(node)
+    for i, factor in enumerate(factors):
+        head = _LESS_POLE.get(factor.func)
+        if head is None:
+            continue
+        (v,) = factor.args
+        for j, other in enumerate(factors):
+            u, n = other.as_base_exp()
+            if j == i or not (n.is_Integer and n > 0 and u.free_symbols):
+                continue
+            k = _ratio(v, u)
+            if k is not None:
+                rest = sympy.Mul(*(f for r, f in enumerate(factors) if r not in (i, j)))
+                return sympy.Add(rest * u ** (n - 1) / k, rest * u**n * head(v))
+    return None
+
+
 def _without(terms: list[sympy.Expr], wanted: Iterable[sympy.Expr]) -> list[sympy.Expr] | None:
     """``terms`` less each term of ``wanted`` (a wanted number taken out of the sum's number
     term), or None at the first that is not there."""
@@ -391,6 +442,14 @@ def _merged_powers(node: sympy.Mul) -> sympy.Expr | None:
     if len(set(powers)) == len(powers):
         return None
     return sympy.Mul(*factors)
+
+
+def _merged_terms(node: sympy.Add) -> sympy.Expr | None:
+    """A sum with sums among its terms (made by the rewrites: ``(x*Langevin(x) + 1) - 1``),
+    flattened and its like terms merged: ``x*Langevin(x)``."""
+    if not any(term.is_Add for term in node.args):
+        return None
+    return sympy.Add(*(t for term in node.args for t in sympy.Add.make_args(term)))
 
 
 def _factors(node: sympy.Mul) -> list[sympy.Expr]:
@@ -442,12 +501,13 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
         if squares is not None and squares[0] == -1:
             _, a, b = squares
             return _one_plus(node) or SquareDifference(a, b)
-        return _taylor_tail(node) or _one_plus(node) or _pythagoras(node)
+        return (_merged_terms(node) or _taylor_tail(node) or _less_pole(node)
+                or _one_plus(node) or _pythagoras(node))
     if node.is_Pow:
         return _logistic(node) or _reciprocal(node) or _leg(node)
     if node.is_Mul:
         return (_exp_logistic(node) or _quotient(node) or _hypot_ratio(node)
-                or _over_argument(node) or _merged_powers(node))
+                or _over_argument(node) or _pole_times_argument(node) or _merged_powers(node))
     if isinstance(node, sympy.log):
         return _log(node.args[0])
     return None
