@@ -290,6 +290,7 @@ ENTRIES: tuple[Entry, ...] = (
     _internal(sympy.im, _imaginary_part),
     _internal(stable.SquareDifference, stable.sqdiff),  # a**2 - b**2, made by _core.rewrite
     _internal(stable.HypotRatio, stable.cosine),  # a/hypot(a, b), made by _core.rewrite
+    _internal(stable.HypotExcess, stable.hypot_excess),  # hypot(a, b) - |a|, made by _core.rewrite
     _internal(stable.Leg, stable.leg),  # sqrt(a**2 - b**2), made by _core.rewrite
     _internal(stable.LogCosh, stable.logcosh),  # log(cosh(u)), made by _core.rewrite
     _internal(stable.LogCoshFar, stable.logcosh_far),  # the same where |u| >= 3/4

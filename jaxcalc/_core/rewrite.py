@@ -43,6 +43,9 @@ above: ``(x*Langevin(x) + 1) - 1``)
 ``sinh(u)**-n``, ``cosh(u)**-n``             ``csch(u)**n``, ``sech(u)**n``
 ``cosh(u)*csch(u)``, ``sinh(u)*sech(u)``     ``coth(u)``, ``tanh(u)``
 ``a*hypot(a, b)**-n``                        ``HypotRatio(a, b)*hypot(a, b)**(1 - n)``
+``r + c*sqrt(a)``, ``r*c < 0`` (proved;       ``(r**2 - c**2*a)/(r - c*sqrt(a))``, the
+``r`` the number term, else the others)      numerator expanded; ``c*HypotExcess(p, q)``
+                                             for ``c*hypot(p, q) - c*|p|``
 ``a**2 - b**2`` (two terms)                  ``SquareDifference(a, b)``
 ``(a**2 + b**2)**(k/2)``                     ``hypot(a, b)**k``
 ``SquareDifference(a, b)**(k/2)``            ``Leg(a, b)**k``, ``Leg(a, b) = sqrt(a**2 - b**2)``
@@ -81,7 +84,7 @@ from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 from .fold import rebuilt
 from .functions_table import logistic
-from .stable import LOGCOSH_FAR, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
+from .stable import LOGCOSH_FAR, HypotExcess, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
 from .tails import HEADS, Exprel, Langevin, Sinhc, Tail, coefficient
 
@@ -444,6 +447,45 @@ def _merged_powers(node: sympy.Mul) -> sympy.Expr | None:
     return sympy.Mul(*factors)
 
 
+def _conjugate(node: sympy.Add) -> sympy.Expr | None:
+    """``r + c*sqrt(a)`` with ``r`` and ``c`` of opposite signs (the two cancel where
+    ``r**2`` nears ``c**2*a``) → ``(r**2 - c**2*a)/(r - c*sqrt(a))``, the numerator expanded and
+    the denominator's terms of one sign: ``sqrt(1 + x) - 1`` → ``x/(sqrt(x + 1) + 1)``,
+    ``1 - Leg(1, x)`` (``1 - sqrt(1 - x**2)``) → ``x**2/(Leg(1, x) + 1)``; ``c*hypot(p, q) -
+    c*|p|`` (``sqrt(1 + x**2) - 1``), whose ``q**2`` would overflow first and whose quotient's
+    derivatives would cancel at large ``q``, → ``c*HypotExcess(p, q)``. ``r`` is the sum's
+    number, else all its other terms."""
+    terms = node.args
+    for i, term in enumerate(terms):
+        factors = _factors(term) if term.is_Mul else [term]
+        for f, root in enumerate(factors):
+            if not (isinstance(root, (Leg, hypot)) or (root.is_Pow and root.exp == sympy.S.Half)):
+                continue
+            c = sympy.Mul(*factors[:f], *factors[f + 1 :])
+            others = terms[:i] + terms[i + 1 :]
+            numbers = [t for t in others if t.is_Number]
+            for chosen in ([numbers, others] if numbers and len(others) > 1 else [others]):
+                r = sympy.Add(*chosen)
+                if not (_small(r, c, root) and (r * c).is_extended_negative):
+                    continue
+                stable_form = _conjugated(r, c, root)
+                if stable_form is not None:
+                    return sympy.Add(stable_form, *(t for t in others if t not in chosen))
+    return None
+
+
+def _conjugated(r: sympy.Expr, c: sympy.Expr, root: sympy.Expr) -> sympy.Expr | None:
+    """``r + c*root`` without cancellation (see :func:`_conjugate`), or None."""
+    if isinstance(root, hypot):
+        for p, q in (root.args, root.args[::-1]):
+            if p.is_Number and sympy.expand(r**2 - c**2 * p**2) == 0:
+                return c * HypotExcess(p, q)
+        return None
+    radicand = root.args[0] ** 2 - root.args[1] ** 2 if isinstance(root, Leg) else root.base
+    top, bottom = sympy.expand(r**2 - c**2 * radicand), r - c * root
+    return -top / -bottom if r.could_extract_minus_sign() else top / bottom
+
+
 def _merged_terms(node: sympy.Add) -> sympy.Expr | None:
     """A sum with sums among its terms (made by the rewrites: ``(x*Langevin(x) + 1) - 1``),
     flattened and its like terms merged: ``x*Langevin(x)``."""
@@ -502,7 +544,7 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
             _, a, b = squares
             return _one_plus(node) or SquareDifference(a, b)
         return (_merged_terms(node) or _taylor_tail(node) or _less_pole(node)
-                or _one_plus(node) or _pythagoras(node))
+                or _one_plus(node) or _pythagoras(node) or _conjugate(node))
     if node.is_Pow:
         return _logistic(node) or _reciprocal(node) or _leg(node)
     if node.is_Mul:

@@ -25,7 +25,12 @@ logcosh   ``tanh(u)``                             series of the derivative
 hypot     ``a/hypot(a, b)``, ``b/hypot(a, b)``    scaled ``m·sqrt((a/m)² + (b/m)²)``
 sqdiff    ``2a``, ``-2b``                         series of ``a²`` minus that of ``b²``
 leg       ``a/leg(a, b)``, ``-b/leg(a, b)``       ``|a|·sqrt(1 - (b/a)²)``, or ``sqrt(sqdiff)``
+excess    ``-sign(a)·excess/hypot``, ``b/hypot``  hypot's, less ``|a|``'s
 ========  ======================================  =============================================
+
+``hypot_excess(a, b) = hypot(a, b) - |a|`` (:class:`HypotExcess`: ``sqrt(1 + x**2) - 1``, the
+relativistic kinetic energy) is computed as ``b*(b/(hypot(a, b) + |a|))``, which neither
+cancels near ``b = 0`` nor overflows, and differentiated as ``hypot``.
 
 ``sqdiff(a, b) = a**2 - b**2`` is computed as ``(a - b)*(a + b)`` (no cancellation near
 ``|a| = |b|``) but differentiated as ``a**2 - b**2`` (the factored form's product rule would
@@ -65,6 +70,7 @@ from jax import lax
 from jax.experimental import jet
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
+from sympy.codegen import cfunctions
 
 Series = list  # [x0, x1, ..., xn]: a value and its Taylor coefficients
 
@@ -264,6 +270,23 @@ def _over_leg(numerator: int):
     return value, taylor
 
 
+def _nonzero(h):
+    return jnp.where(h == 0, 1, h)
+
+
+def _excess_value(a, b):
+    # b*(b/(h + |a|)), not b**2/(h + |a|): b**2 overflows first; the barrier keeps XLA from
+    # reassociating it into that
+    return b * jax.lax.optimization_barrier(b / _nonzero(jnp.hypot(a, b) + jnp.abs(a)))
+
+
+def _excess_taylor(primals, series):
+    (a, _), (a_terms, _) = primals, series
+    _, terms = _hypot_taylor(primals, series)
+    return _excess_value(*primals), [t - jnp.sign(a) * s for t, s in zip(terms, a_terms,
+                                                                          strict=True)]
+
+
 def _sqdiff_taylor(primals, series):
     (a, b), (a_terms, b_terms) = primals, series
     a, b = [a, *a_terms], [b, *b_terms]
@@ -294,6 +317,11 @@ cosine = _primitive(
     "cosine", _cosine_value,
     [lambda a, b: cosine(b, a) ** 2 / hypot(a, b),
      lambda a, b: -cosine(a, b) * cosine(b, a) / hypot(a, b)], _cosine_taylor)
+#: ``hypot(a, b) - |a|`` without cancellation (near ``b = 0``) or overflow
+hypot_excess = _primitive(
+    "hypot_excess", _excess_value,
+    [lambda a, b: -jnp.sign(a) * hypot_excess(a, b) / _nonzero(hypot(a, b)),  # a/h - sign(a)
+     lambda a, b: cosine(b, a)], _excess_taylor)
 #: ``a**2 - b**2`` without cancellation, in value and derivative
 sqdiff = _primitive(
     "sqdiff", lambda a, b: (a - b) * (a + b), [lambda a, b: 2 * a, lambda a, b: -2 * b],
@@ -355,6 +383,33 @@ class HypotRatio(sympy.Function):
 
     def _eval_rewrite_as_Pow(self, a, b, **kwargs):
         return a / sympy.sqrt(a**2 + b**2)
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sympy.Pow)._eval_evalf(prec)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real and self.args[1].is_real
+
+
+class HypotExcess(sympy.Function):
+    """``HypotExcess(a, b) = hypot(a, b) - |a|``, lowered by :func:`hypot_excess`."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return sympy.sqrt(a**2 + b**2) - abs(a)
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:  # a/hypot(a, b) - sign(a), without cancellation
+            return -sympy.sign(a) * self / cfunctions.hypot(a, b)
+        return HypotRatio(b, a)
+
+    def _eval_rewrite_as_Pow(self, a, b, **kwargs):
+        return sympy.sqrt(a**2 + b**2) - sympy.Abs(a)
 
     def _eval_evalf(self, prec):
         return self.rewrite(sympy.Pow)._eval_evalf(prec)
