@@ -15,7 +15,7 @@ from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 import jaxcalc as jc
 from jaxcalc._core import stable, tails
-from jaxcalc._core.functions_table import logistic
+from jaxcalc._core.functions_table import logistic, softplus
 from jaxcalc._core.rewrite import stabilize
 from jaxcalc._tools.bench import GRID_FUNCTIONS
 
@@ -35,6 +35,7 @@ FUNCTIONS = {
     "expm1": (sympy.exp(X) - 1, [1e-12, -1e-10, 3.0, -30.0]),
     "erfc": (sympy.erfc(X), [0.3, -3.0, 5.0, 20.0, -25.0]),
     "logcosh": (sympy.log(sympy.cosh(X)), [1e-9, -0.3, 0.7499, 0.75, -2.5, 15.0, -40.0]),
+    "softplus": (sympy.log(1 + sympy.exp(X)), [-800.0, -30.0, -1e-9, 0.0, 0.3, 30.0, 300.0]),
     "sinc": (sympy.sin(X) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, 30.0]),
     "sinhc": (sympy.sinh(X) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, 30.0]),
     "exprel": ((sympy.exp(X) - 1) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, -30.0]),
@@ -267,6 +268,10 @@ REWRITES = [
     (X / sympy.tanh(X), X * tails.Langevin(X) + 1),
     (X * sympy.coth(2 * X) / 2 - sympy.Rational(1, 4), X * tails.Langevin(2 * X) / 2),
     (sympy.log(1 + U), log1p(U)),
+    (sympy.log(1 + sympy.exp(-U)), softplus(-U)),
+    (Y * sympy.log(sympy.exp(X) + 1), Y * softplus(X)),
+    (-sympy.log(1 / (1 + sympy.exp(-X))), softplus(-X)),
+    (sympy.log(1 - logistic(X)), -softplus(X)),
     (sympy.log(sympy.cosh(U)), stable.LogCosh(U)),
     (1 / (1 + sympy.exp(-U)), logistic(U)),
     (sympy.exp(U) / (1 + sympy.exp(U)), logistic(U)),
@@ -316,6 +321,24 @@ def test_square_roots_of_unknown_sign_stay_as_written():
     for expr, terms in ((sympy.sqrt(X**2 + 1) - X, {hypot(1, X), -X}),
                         (sympy.sqrt(X**2 + 4) - 3, {hypot(2, X), -3})):
         assert set(sympy.Add.make_args(stabilize(expr))) == terms
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softplus_and_log_sigmoid_are_finite_where_exp_overflows(dtype):
+    """As written, ``log(1 + exp(x))`` was inf (and its slope NaN) from x ≈ 89 in float32 and
+    710 in float64, and ``log(sigmoid(x))`` rounded to 0 from x ≈ 17 and 37."""
+    big = {"float32": 100.0, "float64": 800.0}[dtype]
+    xs = np.array([-80.0, -30.0, 30.0, big], dtype)  # exp(-80): normal in float32
+    with jax.enable_x64(True):
+        softplus_values = np.asarray(jc.Function("log(1 + exp(x))")(xs))
+        slopes = np.asarray(jc.derivative("log(1 + exp(x))")(xs))
+        log_sigmoid = np.asarray(jc.Function("log(sigmoid(x))")(xs))
+    expected = {sign: np.array([float(mpmath.log1p(mpmath.exp(sign * x)))
+                                for x in xs.astype(float)]) for sign in (1, -1)}
+    tolerances = {"rtol": 4 * np.finfo(dtype).eps, "atol": np.finfo(dtype).tiny}  # flushed to 0
+    np.testing.assert_allclose(softplus_values, expected[1], **tolerances)
+    np.testing.assert_allclose(log_sigmoid, -expected[-1], **tolerances)
+    assert slopes[-1] == 1 and 0 < slopes[0] < 1e-30 and softplus_values.dtype == dtype
 
 
 def test_rewrite_false_keeps_the_formula_as_written():

@@ -187,7 +187,7 @@ class Function(_execute.Elementwise):
         variables: input names in call order; default: the free symbols that are not
             params, sorted by name.
         params: ``{name: initial value}`` for trainable symbols: the pytree leaves.
-        functions: user functions, ``{"softplus": "log(1 + exp(u))"}`` (a formula in its
+        functions: user functions, ``{"mish": "u*tanh(log(1 + exp(u)))"}`` (a formula in its
             arguments) or ``{"swish": lambda u: u * jax.nn.sigmoid(u)}`` (a JAX callable: AD
             only); see ``jc.functions()`` for the built-in ones.
         limits: parsing limits (:class:`~jaxcalc.ParseLimits`).

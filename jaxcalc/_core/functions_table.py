@@ -199,6 +199,29 @@ class logistic(sympy.Function):  # noqa: N801 -- printed name, as SymPy's own fu
         return self.rewrite(sympy.exp)._eval_evalf(prec)
 
 
+class softplus(sympy.Function):  # noqa: N801 -- printed name, as SymPy's own functions
+    """``log(1 + exp(x))`` as a SymPy head (SymPy has none), finite where ``exp(x)``
+    overflows."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sympy.log(1 + sympy.exp(x))
+        return None
+
+    def fdiff(self, argindex=1):
+        return logistic(self.args[0])
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sympy.log(1 + sympy.exp(x))
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sympy.exp)._eval_evalf(prec)
+
+
 _VARIADIC = tuple(range(2, 33))
 _RELATIONS = {sympy.Lt: jnp.less, sympy.Le: jnp.less_equal, sympy.Gt: jnp.greater,
               sympy.Ge: jnp.greater_equal, sympy.Eq: jnp.equal, sympy.Ne: jnp.not_equal}
@@ -244,6 +267,7 @@ ENTRIES: tuple[Entry, ...] = (
     _fn(cfunctions.expm1, stable.expm1, summary="exp(x) - 1, accurate for small x"),
     _fn(logistic, stable.logistic, aliases=("sigmoid", "expit"),
         summary="logistic sigmoid 1/(1 + exp(-x))"),
+    _fn(softplus, stable.softplus, summary="softplus log(1 + exp(x)), finite for large x"),
     # powers (SymPy writes them as x**y; the lowering's power rules compute them)
     Entry("sqrt", sympy.sqrt, None, summary="square root x**(1/2) (NaN for x < 0)"),
     Entry("cbrt", sympy.cbrt, None, taylor=False,

@@ -193,7 +193,7 @@ def _registry(functions: Registry | Mapping[str, object] | None) -> Registry:
     if isinstance(functions, Mapping):
         return REGISTRY.extend(functions)
     raise InputError(
-        "`functions` must be a mapping such as {'softplus': 'log(1 + exp(u))'}, "
+        "`functions` must be a mapping such as {'mish': 'u*tanh(log(1 + exp(u)))'}, "
         f"got {type(functions).__name__}"
     )
 

@@ -108,18 +108,18 @@ class Registry(Mapping[str, Entry]):
             InputError: naming the key, for a bad name, formula or value.
 
         Example:
-            >>> reg = REGISTRY.extend({"softplus": "log(1 + exp(u))"})
+            >>> reg = REGISTRY.extend({"mish": "u*tanh(log(1 + exp(u)))"})
             >>> x = sympy.Symbol("x", real=True)
-            >>> reg["softplus"].build(x)
-            log(exp(x) + 1)
-            >>> reg == REGISTRY.extend({"softplus": "log(1 + exp(u))"})
+            >>> reg["mish"].build(x)
+            x*tanh(log(exp(x) + 1))
+            >>> reg == REGISTRY.extend({"mish": "u*tanh(log(1 + exp(u)))"})
             True
         """
         if functions is None or (isinstance(functions, Mapping) and not functions):
             return self
         if not isinstance(functions, Mapping):
             raise InputError(
-                "`functions` must be a dict such as {'softplus': 'log(1 + exp(u))'}, got "
+                "`functions` must be a dict such as {'mish': 'u*tanh(log(1 + exp(u)))'}, got "
                 f"{type(functions).__name__}"
             )
         new = sorted((_user_entry(key, value, self) for key, value in functions.items()),
@@ -167,7 +167,7 @@ def _signature(key: object, registry: Registry) -> tuple[str, tuple[str, ...] | 
     match = _KEY.fullmatch(key) if isinstance(key, str) and key.isascii() else None
     if match is None:
         raise InputError(
-            f"`functions` keys must be names such as 'softplus' or 'f(a, b)', got {key!r}"
+            f"`functions` keys must be names such as 'swish' or 'f(a, b)', got {key!r}"
         )
     name, inside = match.groups()
     arguments = None if inside is None else tuple(a.strip() for a in inside.split(","))

@@ -29,14 +29,16 @@ sign (``u/expm1(u)``: both -1)               1 at 0), ``j`` the one of ``m``, ``
 ``c*g(u) - c*T(u)``, ``T`` the Taylor        ``c*u**(p+1)*Tail(u)``: ``SinTail3``, ``SinhTail3``,
 polynomial of ``g`` at 0 to degree ``p``     ``ExpTail2``, ``ExpTail3``, ``CosTail4``,
 (``x - sin(x)``, ``exp(x) - 1 - x``)         ``CoshTail4``
-products with powers of one base (made       the powers merged (``-SinTail3(x)``)
-above: ``(-x**3*SinTail3(x))/x**3``)
+products with powers of one base or several  the powers or numbers merged
+numbers (made above: ``(-x**3*SinTail3(x))   (``-SinTail3(x)``)
+/x**3``)
 ``c*coth(u) - c/u``                          ``c*Langevin(u)`` (``coth`` less its pole, 0 at 0)
 ``coth(k*u)*u**n``, ``n >= 1``               ``u**(n-1)/k + u**n*Langevin(k*u)``
 ``tanh(u)**-n``                              ``coth(u)**n``
 sums with sums among their terms (made       flattened, like terms merged
 above: ``(x*Langevin(x) + 1) - 1``)
 ``log(1 + u)``                               ``log1p(u)``
+``log1p(exp(u))``, ``log(logistic(u))``      ``softplus(u)``, ``-softplus(-u)`` (no overflow)
 ``log(cosh(u))``                             ``LogCosh(u)`` (no overflow past |u| ≈ 710)
 ``(1 + exp(u))**-n``                         ``logistic(-u)**n``
 ``exp(k*u)*logistic(-u)**n``, 0 < k <= n     ``logistic(u)**k*logistic(-u)**(n-k)``
@@ -83,7 +85,7 @@ import sympy
 from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 from .fold import rebuilt
-from .functions_table import logistic
+from .functions_table import logistic, softplus
 from .stable import LOGCOSH_FAR, HypotExcess, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
 from .tails import HEADS, Exprel, Langevin, Sinhc, Tail, coefficient
@@ -437,12 +439,13 @@ def _without(terms: list[sympy.Expr], wanted: Iterable[sympy.Expr]) -> list[symp
 
 
 def _merged_powers(node: sympy.Mul) -> sympy.Expr | None:
-    """A product with integer powers of one base among its factors (nested products made by
-    the rewrites: ``(-x**3*SinTail3(x))/x**3``), with those powers merged: ``-SinTail3(x)``."""
+    """A product with integer powers of one base, or several numbers, among its factors
+    (nested products made by the rewrites: ``(-x**3*SinTail3(x))/x**3``,
+    ``-(-softplus(-x))``), with those merged: ``-SinTail3(x)``, ``softplus(-x)``."""
     factors = _factors(node)
     bases = [f.as_base_exp() for f in factors]
     powers = [b for b, e in bases if e.is_Integer and not b.is_Number]
-    if len(set(powers)) == len(powers):
+    if len(set(powers)) == len(powers) and sum(f.is_Number for f in factors) < 2:
         return None
     return sympy.Mul(*factors)
 
@@ -524,13 +527,15 @@ _PROOF_NODES = 48
 
 def _log(arg: sympy.Expr) -> sympy.Expr | None:
     """``log(1 + u)`` → ``log1p(u)``, ``log(cosh(u))`` → ``LogCosh(u)`` (``LogCoshFar(u)``
-    where SymPy proves ``|u| >= 3/4``)."""
+    where SymPy proves ``|u| >= 3/4``), ``log(logistic(u))`` → ``-softplus(-u)``."""
     if isinstance(arg, sympy.cosh):
         (u,) = arg.args
         bound = sympy.Rational(LOGCOSH_FAR)
         far = nodes(u, _PROOF_NODES + 1) <= _PROOF_NODES and (
             (u - bound).is_extended_nonnegative or (-u - bound).is_extended_nonnegative)
         return (LogCoshFar if far else LogCosh)(u)
+    if isinstance(arg, logistic):
+        return -softplus(-arg.args[0])
     if arg.is_Add and 1 in arg.args:
         return log1p(sympy.Add(*(t for t in arg.args if t != 1)))
     return None
@@ -552,6 +557,8 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
                 or _over_argument(node) or _pole_times_argument(node) or _merged_powers(node))
     if isinstance(node, sympy.log):
         return _log(node.args[0])
+    if isinstance(node, log1p) and isinstance(node.args[0], sympy.exp):
+        return softplus(node.args[0].args[0])
     return None
 
 
