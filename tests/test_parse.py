@@ -497,6 +497,8 @@ CORPUS = [
     ("sin(exp(exp(exp(100))))", TooLargeError, "`exp(exp(100))` at column 9 is beyond"),
     ("Min(exp(exp(exp(100))), 1)", TooLargeError, "`exp(exp(100))` at column 9 is beyond"),
     ("polygamma(1e300, 2)", TooLargeError, "has a polygamma order beyond 200"),
+    ("polygamma(0.5, x)", ParseError, "has a polygamma order that is not a whole number from 0"),
+    ("polygamma(-1, 2)", ParseError, "has a polygamma order that is not a whole number from 0"),
     ("1e999", TooLargeError, "a number above double precision at column 1"),
     ("1e-999", TooLargeError, "a number below double precision at column 1"),
     ("1" * 20_000, TooLargeError, "text is 20000 characters; the limit is 10000"),

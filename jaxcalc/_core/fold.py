@@ -65,8 +65,10 @@ EVALUATED_HEIGHT = 8
 #: at 3 to 5 levels and about double per level (:meth:`Folder.afford`). Once they are spent,
 #: such bases and arguments are hidden (:meth:`Folder.hide`): a long text of them stays fast.
 EVALUATION_WORK = 32
-#: Largest order of ``polygamma`` of a constant: mpmath's work grows with the order (and any
-#: larger one overflows double precision but very close to the order's own size).
+#: Largest order of ``polygamma``: mpmath's work grows with the order (and any larger one
+#: overflows double precision but very close to the order's own size). An order must also be a
+#: whole number: mpmath's fractional orders below -1 took minutes at large arguments, and JAX's
+#: polygamma rounds them.
 POLYGAMMA_ORDER = 200
 
 _MP = mpmath.MPContext()
@@ -345,6 +347,12 @@ class Folder:
         arguments are plain (see the module docstring)."""
         values = [self.value(arg) for arg in args]
         template, elementary = _template(build, len(args))
+        for order in _polygamma_orders(template, values):
+            if abs(order) > POLYGAMMA_ORDER:
+                raise site.error(TooLargeError, f"has a polygamma order beyond {POLYGAMMA_ORDER}")
+            if not (order >= 0 and order == _MP.floor(order)):
+                raise site.error(ParseError, "has a polygamma order that is not a whole number "
+                                 f"from 0 to {POLYGAMMA_ORDER}")
         if any(value is None for value in values):
             if build is template.func:  # one SymPy head, such as sin: built as written
                 return self.settle(template.func(*args, evaluate=False), None, site)
@@ -360,9 +368,6 @@ class Folder:
         self, build: Callable[..., sympy.Expr], args: Sequence[sympy.Expr],
         values: Sequence[_Value], template: sympy.Expr, elementary: bool, site: Site
     ) -> sympy.Expr:
-        orders = [_evaluate(f.args[0], values) for f in template.atoms(sympy.polygamma)]
-        if any(order is not None and abs(order) > POLYGAMMA_ORDER for order in orders):
-            raise site.error(TooLargeError, f"has a polygamma order beyond {POLYGAMMA_ORDER}")
         value = self.check(_evaluate(template, values), site)
         if value is None:  # SymPy cannot evaluate it (a user's JAX function): left as it is
             return self.settle(build(*args), None, site)
@@ -373,6 +378,20 @@ class Folder:
                 return _float(value)
             return self.settle(exact, value, site)
         return _float(value)
+
+
+def _polygamma_orders(template: sympy.Expr, values: Sequence[_Value | None]) -> list[_Value]:
+    """The values of the orders of the polygammas in ``template`` that are constants (a call's
+    other arguments may hold variables: ``None`` among ``values``)."""
+    dummies = _dummies(len(values))
+    known = [_MP.zero if v is None else v for v in values]  # the orders do not read these
+    orders = []
+    for f in template.atoms(sympy.polygamma):
+        needed = [v for d, v in zip(dummies, values, strict=True) if d in f.args[0].free_symbols]
+        if None not in needed:
+            order = _evaluate(f.args[0], known)
+            orders.append(order if isinstance(order, _MP.mpf) else _MP.nan)
+    return orders
 
 
 def _digits(numerator: int, denominator: int) -> float:
