@@ -15,7 +15,7 @@ from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 import jaxcalc as jc
 from jaxcalc._core import stable, tails
-from jaxcalc._core.functions_table import logistic, softplus
+from jaxcalc._core.functions_table import logaddexp, logistic, softplus
 from jaxcalc._core.rewrite import stabilize
 from jaxcalc._tools.bench import GRID_FUNCTIONS
 
@@ -36,6 +36,8 @@ FUNCTIONS = {
     "erfc": (sympy.erfc(X), [0.3, -3.0, 5.0, 20.0, -25.0]),
     "logcosh": (sympy.log(sympy.cosh(X)), [1e-9, -0.3, 0.7499, 0.75, -2.5, 15.0, -40.0]),
     "softplus": (sympy.log(1 + sympy.exp(X)), [-800.0, -30.0, -1e-9, 0.0, 0.3, 30.0, 300.0]),
+    "logaddexp": (sympy.log(sympy.exp(X) + sympy.exp(2 * X)),
+                  [-800.0, -30.0, -1e-9, 0.0, 0.3, 30.0, 100.0]),
     "sinc": (sympy.sin(X) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, 30.0]),
     "sinhc": (sympy.sinh(X) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, 30.0]),
     "exprel": ((sympy.exp(X) - 1) / X, [1e-9, -1e-4, 0.3, -1.8, 2.4999, -2.5, 3.0, -30.0]),
@@ -53,7 +55,8 @@ FUNCTIONS = {
 IMPLEMENTATIONS = {**{name: getattr(stable, name) for name in FUNCTIONS if hasattr(stable, name)},
                    "sinc": tails.sinc,
                    **{head.__name__.lower(): fn for head, fn in tails.HEADS.items()},
-                   "hypot_excess": lambda x: stable.hypot_excess(1.0, x)}
+                   "hypot_excess": lambda x: stable.hypot_excess(1.0, x),
+                   "logaddexp": lambda x: stable.logaddexp(x, 2 * x)}
 #: Looser bounds (float64, float32) for the tails after degree 2 and 3: at their junctions both
 #: forms lose a few bits (``_core.tails``)
 TOLERANCES = {**{name: (3e-14, 2e-5) for name in ("sintail3", "sinhtail3", "exptail3",
@@ -272,6 +275,10 @@ REWRITES = [
     (Y * sympy.log(sympy.exp(X) + 1), Y * softplus(X)),
     (-sympy.log(1 / (1 + sympy.exp(-X))), softplus(-X)),
     (sympy.log(1 - logistic(X)), -softplus(X)),
+    (sympy.log(sympy.exp(X) + sympy.exp(Y)), logaddexp(X, Y)),
+    (sympy.log(2 + sympy.exp(U)), logaddexp(sympy.log(2), U)),
+    (sympy.log(sympy.exp(X) + sympy.exp(2 * X) + sympy.exp(3 * X)),
+     logaddexp(logaddexp(X, 2 * X), 3 * X)),
     (sympy.log(sympy.cosh(U)), stable.LogCosh(U)),
     (1 / (1 + sympy.exp(-U)), logistic(U)),
     (sympy.exp(U) / (1 + sympy.exp(U)), logistic(U)),
@@ -324,9 +331,10 @@ def test_square_roots_of_unknown_sign_stay_as_written():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_softplus_and_log_sigmoid_are_finite_where_exp_overflows(dtype):
+def test_logs_of_sums_of_exponentials_are_finite_where_exp_overflows(dtype):
     """As written, ``log(1 + exp(x))`` was inf (and its slope NaN) from x ≈ 89 in float32 and
-    710 in float64, and ``log(sigmoid(x))`` rounded to 0 from x ≈ 17 and 37."""
+    710 in float64, ``log(sigmoid(x))`` rounded to 0 from x ≈ 17 and 37, and
+    ``log(exp(x) + exp(y))`` was inf."""
     big = {"float32": 100.0, "float64": 800.0}[dtype]
     xs = np.array([-80.0, -30.0, 30.0, big], dtype)  # exp(-80): normal in float32
     with jax.enable_x64(True):
@@ -339,6 +347,14 @@ def test_softplus_and_log_sigmoid_are_finite_where_exp_overflows(dtype):
     np.testing.assert_allclose(softplus_values, expected[1], **tolerances)
     np.testing.assert_allclose(log_sigmoid, -expected[-1], **tolerances)
     assert slopes[-1] == 1 and 0 < slopes[0] < 1e-30 and softplus_values.dtype == dtype
+    pair = np.array([big, big - 10], dtype)
+    with jax.enable_x64(True):
+        value = jc.Function("log(exp(x) + exp(y))")(*pair)
+        slopes = [jc.derivative("log(exp(x) + exp(y))", v)(*pair) for v in "xy"]
+    np.testing.assert_allclose(
+        [value, *slopes], [float(mpmath.log(mpmath.exp(big) + mpmath.exp(big - 10))),
+                           1 / (1 + np.exp(-10)), 1 / (1 + np.exp(10))],
+        rtol=4 * np.finfo(dtype).eps)
 
 
 def test_rewrite_false_keeps_the_formula_as_written():

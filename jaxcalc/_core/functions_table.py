@@ -222,6 +222,32 @@ class softplus(sympy.Function):  # noqa: N801 -- printed name, as SymPy's own fu
         return self.rewrite(sympy.exp)._eval_evalf(prec)
 
 
+class logaddexp(sympy.Function):  # noqa: N801 -- printed name, as NumPy's
+    """``log(exp(x) + exp(y))`` as a SymPy head (SymPy has none), finite where ``exp``
+    overflows."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x, y):
+        if x.is_Number and y.is_Number:
+            return sympy.log(sympy.exp(x) + sympy.exp(y))
+        return None
+
+    def fdiff(self, argindex=1):
+        x, y = self.args
+        return logistic(x - y) if argindex == 1 else logistic(y - x)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real and self.args[1].is_real
+
+    def _eval_rewrite_as_exp(self, x, y, **kwargs):
+        return sympy.log(sympy.exp(x) + sympy.exp(y))
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sympy.exp)._eval_evalf(prec)
+
+
 _VARIADIC = tuple(range(2, 33))
 _RELATIONS = {sympy.Lt: jnp.less, sympy.Le: jnp.less_equal, sympy.Gt: jnp.greater,
               sympy.Ge: jnp.greater_equal, sympy.Eq: jnp.equal, sympy.Ne: jnp.not_equal}
@@ -268,6 +294,8 @@ ENTRIES: tuple[Entry, ...] = (
     _fn(logistic, stable.logistic, aliases=("sigmoid", "expit"),
         summary="logistic sigmoid 1/(1 + exp(-x))"),
     _fn(softplus, stable.softplus, summary="softplus log(1 + exp(x)), finite for large x"),
+    _fn(logaddexp, stable.logaddexp, arity=(2,),
+        summary="log(exp(x) + exp(y)), finite for large x, y"),
     # powers (SymPy writes them as x**y; the lowering's power rules compute them)
     Entry("sqrt", sympy.sqrt, None, summary="square root x**(1/2) (NaN for x < 0)"),
     Entry("cbrt", sympy.cbrt, None, taylor=False,

@@ -39,6 +39,8 @@ sums with sums among their terms (made       flattened, like terms merged
 above: ``(x*Langevin(x) + 1) - 1``)
 ``log(1 + u)``                               ``log1p(u)``
 ``log1p(exp(u))``, ``log(logistic(u))``      ``softplus(u)``, ``-softplus(-u)`` (no overflow)
+``log(exp(u) + exp(v) + ...)`` (a number     ``logaddexp(logaddexp(u, v), ...)``
+``k > 0`` as ``exp(log(k))``)                 (``softplus(u)`` for ``log(1 + exp(u))``)
 ``log(cosh(u))``                             ``LogCosh(u)`` (no overflow past |u| ≈ 710)
 ``(1 + exp(u))**-n``                         ``logistic(-u)**n``
 ``exp(k*u)*logistic(-u)**n``, 0 < k <= n     ``logistic(u)**k*logistic(-u)**(n-k)``
@@ -79,13 +81,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 import sympy
 from sympy.codegen.cfunctions import expm1, hypot, log1p
 
 from .fold import rebuilt
-from .functions_table import logistic, softplus
+from .functions_table import logaddexp, logistic, softplus
 from .stable import LOGCOSH_FAR, HypotExcess, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
 from .tails import HEADS, Exprel, Langevin, Sinhc, Tail, coefficient
@@ -525,9 +528,26 @@ def _ratio(v: sympy.Expr, u: sympy.Expr) -> sympy.Expr | None:
 _PROOF_NODES = 48
 
 
+def _exponents(arg: sympy.Expr) -> list[sympy.Expr] | None:
+    """``[u, v, ...]`` for a sum ``exp(u) + exp(v) + ...`` (a positive number ``k`` as
+    ``exp(log(k))``) with at least one ``exp``, else None."""
+    if not arg.is_Add or not any(isinstance(t, sympy.exp) for t in arg.args):
+        return None
+    found = []
+    for term in arg.args:
+        if isinstance(term, sympy.exp):
+            found.append(term.args[0])
+        elif term.is_Number and term.is_positive:
+            found.append(sympy.log(term))
+        else:
+            return None
+    return found
+
+
 def _log(arg: sympy.Expr) -> sympy.Expr | None:
     """``log(1 + u)`` → ``log1p(u)``, ``log(cosh(u))`` → ``LogCosh(u)`` (``LogCoshFar(u)``
-    where SymPy proves ``|u| >= 3/4``), ``log(logistic(u))`` → ``-softplus(-u)``."""
+    where SymPy proves ``|u| >= 3/4``), ``log(logistic(u))`` → ``-softplus(-u)``,
+    ``log(exp(u) + exp(v))`` → ``logaddexp(u, v)`` (``softplus(u)`` where ``v = 0``)."""
     if isinstance(arg, sympy.cosh):
         (u,) = arg.args
         bound = sympy.Rational(LOGCOSH_FAR)
@@ -536,6 +556,11 @@ def _log(arg: sympy.Expr) -> sympy.Expr | None:
         return (LogCoshFar if far else LogCosh)(u)
     if isinstance(arg, logistic):
         return -softplus(-arg.args[0])
+    exponents = _exponents(arg)
+    if exponents:
+        if len(exponents) == 2 and 0 in exponents:
+            return softplus(exponents[1 - exponents.index(0)])
+        return functools.reduce(logaddexp, exponents)
     if arg.is_Add and 1 in arg.args:
         return log1p(sympy.Add(*(t for t in arg.args if t != 1)))
     return None

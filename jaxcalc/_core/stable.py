@@ -23,6 +23,7 @@ expm1     ``exp(u)``                              series of the derivative
 erfc      ``-2/sqrt(pi)·exp(-u²)``                series of the derivative
 logcosh   ``tanh(u)``                             series of the derivative
 softplus  ``logistic(u)``                         series of the derivative
+logaddexp ``logistic(a - b)``, ``logistic(b - a)``  ``max + softplus(min - max)``
 hypot     ``a/hypot(a, b)``, ``b/hypot(a, b)``    scaled ``m·sqrt((a/m)² + (b/m)²)``
 sqdiff    ``2a``, ``-2b``                         series of ``a²`` minus that of ``b²``
 leg       ``a/leg(a, b)``, ``-b/leg(a, b)``       ``|a|·sqrt(1 - (b/a)²)``, or ``sqrt(sqdiff)``
@@ -288,6 +289,12 @@ def _excess_taylor(primals, series):
                                                                           strict=True)]
 
 
+def _logaddexp_series_form(a, b):
+    """The larger argument plus ``softplus`` of the other less it: smooth (unlike ``max``),
+    and the larger argument's series is not cancelled."""
+    return jnp.where(a >= b, a + softplus(b - a), b + softplus(a - b))
+
+
 def _sqdiff_taylor(primals, series):
     (a, b), (a_terms, b_terms) = primals, series
     a, b = [a, *a_terms], [b, *b_terms]
@@ -323,6 +330,11 @@ hypot_excess = _primitive(
     "hypot_excess", _excess_value,
     [lambda a, b: -jnp.sign(a) * hypot_excess(a, b) / _nonzero(hypot(a, b)),  # a/h - sign(a)
      lambda a, b: cosine(b, a)], _excess_taylor)
+#: ``log(exp(a) + exp(b))`` without overflow; partials ``logistic(a - b)``, ``logistic(b - a)``
+logaddexp = _primitive(
+    "logaddexp", jnp.logaddexp,
+    [lambda a, b: logistic(a - b), lambda a, b: logistic(b - a)], lambda primals, series: (
+        jnp.logaddexp(*primals), _series(_logaddexp_series_form, tuple(primals), tuple(series))[1]))
 #: ``a**2 - b**2`` without cancellation, in value and derivative
 sqdiff = _primitive(
     "sqdiff", lambda a, b: (a - b) * (a + b), [lambda a, b: 2 * a, lambda a, b: -2 * b],
