@@ -23,6 +23,7 @@ written                                      lowered as
 ``c*exp(u) - c``                             ``c*expm1(u)``
 ``c - c*cos(u)``                             ``2*c*sin(u/2)**2``
 ``c*cosh(u) - c``                            ``2*c*sinh(u/2)**2``
+``c*Xcoth(u) - c`` (``c*u*coth(u) - c``)      ``c*u*Langevin(u)``
 ``g(k*u)**m * u**-n``, ``g``: ``sin``,      ``k**j*G(k*u)**j*g(k*u)**(m-j)*u**(j-n)``,
 ``sinh`` or ``expm1``, ``m``, ``n`` of one   ``G(v) = g(v)/v`` (``sinc``, ``Sinhc``, ``Exprel``:
 sign (``u/expm1(u)``: both -1)               1 at 0), ``j`` the one of ``m``, ``n`` nearer 0
@@ -33,10 +34,8 @@ products with powers of one base or several  the powers or numbers merged
 numbers (made above: ``(-x**3*SinTail3(x))   (``-SinTail3(x)``)
 /x**3``)
 ``c*coth(u) - c/u``                          ``c*Langevin(u)`` (``coth`` less its pole, 0 at 0)
-``coth(k*u)*u**n``, ``n >= 1``               ``u**(n-1)/k + u**n*Langevin(k*u)``
+``coth(k*u)*u**n``, ``n >= 1``               ``u**(n-1)/k*Xcoth(k*u)`` (``u*coth(u)``, 1 at 0)
 ``tanh(u)**-n``                              ``coth(u)**n``
-sums with sums among their terms (made       flattened, like terms merged
-above: ``(x*Langevin(x) + 1) - 1``)
 ``log(1 + u)``                               ``log1p(u)``
 ``log1p(exp(u))``, ``log(logistic(u))``      ``softplus(u)``, ``-softplus(-u)`` (no overflow)
 ``log(exp(u) + exp(v) + ...)`` (a number     ``logaddexp(logaddexp(u, v), ...)``
@@ -91,7 +90,7 @@ from .fold import rebuilt
 from .functions_table import logaddexp, logistic, softplus
 from .stable import LOGCOSH_FAR, HypotExcess, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
-from .tails import HEADS, Exprel, Langevin, Sinhc, Tail, coefficient
+from .tails import HEADS, Exprel, Langevin, Sinhc, Tail, Xcoth, coefficient
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -107,6 +106,7 @@ _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
     (sympy.exp, 1, -1): lambda u: -expm1(u),
     (sympy.cos, 1, -1): lambda u: 2 * sympy.sin(u / 2) ** 2,
     (sympy.cosh, 1, -1): lambda u: -2 * sympy.sinh(u / 2) ** 2,
+    (Xcoth, 1, -1): lambda u: -u * Langevin(u),
 }
 
 
@@ -408,12 +408,11 @@ def _less_pole(node: sympy.Add) -> sympy.Expr | None:
 
 def _pole_times_argument(node: sympy.Mul) -> sympy.Expr | None:
     """``coth(k*u) * u**n`` (``n >= 1``, ``k`` free of ``u``'s variables) →
-    ``u**(n - 1)/k + u**n*Langevin(k*u)``, two terms of one sign: ``x/tanh(x)`` → ``1 +
-    x*Langevin(x)``, whose derivatives do not cancel near 0 (``coth(x) - x*csch(x)**2`` does)."""
+    ``u**(n - 1)/k * Xcoth(k*u)``: ``x/tanh(x)`` → ``Xcoth(x)``, whose derivatives do not cancel
+    near 0 (``coth(x) - x*csch(x)**2`` does)."""
     factors = _factors(node)
     for i, factor in enumerate(factors):
-        head = _LESS_POLE.get(factor.func)
-        if head is None:
+        if factor.func is not sympy.coth:
             continue
         (v,) = factor.args
         for j, other in enumerate(factors):
@@ -422,8 +421,8 @@ def _pole_times_argument(node: sympy.Mul) -> sympy.Expr | None:
                 continue
             k = _ratio(v, u)
             if k is not None:
-                rest = sympy.Mul(*(f for r, f in enumerate(factors) if r not in (i, j)))
-                return sympy.Add(rest * u ** (n - 1) / k, rest * u**n * head(v))
+                rest = (f for r, f in enumerate(factors) if r not in (i, j))
+                return sympy.Mul(u ** (n - 1) / k, Xcoth(v), *rest)
     return None
 
 
@@ -490,14 +489,6 @@ def _conjugated(r: sympy.Expr, c: sympy.Expr, root: sympy.Expr) -> sympy.Expr | 
     radicand = root.args[0] ** 2 - root.args[1] ** 2 if isinstance(root, Leg) else root.base
     top, bottom = sympy.expand(r**2 - c**2 * radicand), r - c * root
     return -top / -bottom if r.could_extract_minus_sign() else top / bottom
-
-
-def _merged_terms(node: sympy.Add) -> sympy.Expr | None:
-    """A sum with sums among its terms (made by the rewrites: ``(x*Langevin(x) + 1) - 1``),
-    flattened and its like terms merged: ``x*Langevin(x)``."""
-    if not any(term.is_Add for term in node.args):
-        return None
-    return sympy.Add(*(t for term in node.args for t in sympy.Add.make_args(term)))
 
 
 def _factors(node: sympy.Mul) -> list[sympy.Expr]:
@@ -573,8 +564,8 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
         if squares is not None and squares[0] == -1:
             _, a, b = squares
             return _one_plus(node) or SquareDifference(a, b)
-        return (_merged_terms(node) or _taylor_tail(node) or _less_pole(node)
-                or _one_plus(node) or _pythagoras(node) or _conjugate(node))
+        return (_taylor_tail(node) or _less_pole(node) or _one_plus(node) or _pythagoras(node)
+                or _conjugate(node))
     if node.is_Pow:
         return _logistic(node) or _reciprocal(node) or _leg(node)
     if node.is_Mul:

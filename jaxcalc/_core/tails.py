@@ -29,6 +29,7 @@ ExpTail3   ``(exp(u) - 1 - u - u**2/2)/u**3``
 CosTail4   ``(cos(u) - 1 + u**2/2)/u**4``
 CoshTail4  ``(cosh(u) - 1 - u**2/2)/u**4``
 Langevin   ``coth(u) - 1/u``
+Xcoth      ``u*coth(u)``
 =========  ===================================
 
 Langevin's function is ``coth`` less its pole: as written it loses every digit near 0
@@ -183,6 +184,21 @@ class Langevin(Removable):
         return u**-2 - sympy.csch(u) ** 2
 
 
+class Xcoth(Removable):
+    """``u*coth(u)``, ``1 + u*Langevin(u)``."""
+
+    at_zero = sympy.Integer(1)
+    rule = sympy.coth
+
+    @classmethod
+    def quotient(cls, u: sympy.Expr) -> sympy.Expr:
+        return u * sympy.coth(u)
+
+    def fdiff(self, argindex=1):
+        (u,) = self.args
+        return sympy.coth(u) - u * sympy.csch(u) ** 2
+
+
 Sinhc = _head("Sinhc", sympy.sinh, 0, "sinh(u)/u")
 Exprel = _head("Exprel", sympy.exp, 0, "(exp(u) - 1)/u")
 SinTail3 = _head("SinTail3", sympy.sin, 2, "(sin(u) - u)/u**3")
@@ -205,6 +221,18 @@ _LANGEVIN_TERMS = tuple(
     for c in (lambda n: (n + 2) / math.factorial(n + 3), lambda n: 1 / math.factorial(n + 1)))
 
 
+def _langevin_parts(x):
+    """``(close, far, near value)``: whether ``|x|`` is below :data:`LANGEVIN_NEAR`, ``x``
+    where it is not (else the junction: the unused branch and its derivative stay finite), and
+    ``x*N(x**2)/D(x**2)`` (see :func:`langevin`)."""
+    (x,) = stable._floats(x)
+    close = jnp.abs(x) < LANGEVIN_NEAR
+    numerator, denominator = _LANGEVIN_TERMS
+    square = x * x
+    near = x * stable.horner(numerator, square) / stable.horner(denominator, square)
+    return x, close, jnp.where(close, LANGEVIN_NEAR, x), near
+
+
 def langevin(x):
     """``coth(x) - 1/x``: below :data:`LANGEVIN_NEAR` ``x*N(x**2)/D(x**2)``, ``N`` and ``D``
     the Taylor polynomials of ``(x*cosh(x) - sinh(x))/x**3`` and ``sinh(x)/x``, which ``grad``,
@@ -218,13 +246,16 @@ def langevin(x):
         ...     print(float(langevin(1e-8)), float(jax.grad(langevin)(0.0)))
         3.3333333333333334e-09 0.3333333333333333
     """
-    (x,) = stable._floats(x)
-    close = jnp.abs(x) < LANGEVIN_NEAR
-    far = jnp.where(close, LANGEVIN_NEAR, x)  # the unused branch and its derivative stay finite
-    numerator, denominator = _LANGEVIN_TERMS
-    square = x * x
-    return jnp.where(close, x * stable.horner(numerator, square)
-                     / stable.horner(denominator, square), stable.coth(far) - 1 / far)
+    _, close, far, near = _langevin_parts(x)
+    return jnp.where(close, near, stable.coth(far) - 1 / far)
+
+
+def xcoth(x):
+    """``x*coth(x)``: ``1 + x*langevin(x)`` below :data:`LANGEVIN_NEAR` (as written, its
+    derivatives cancel near 0: ``coth(x) - x*csch(x)**2``), beyond it as written (where
+    ``1 + x*langevin(x)`` would cancel in the second derivative: ``2/x**2`` twice)."""
+    x, close, far, near = _langevin_parts(x)
+    return jnp.where(close, 1 + x * near, far * stable.coth(far))
 
 
 #: Each head's JAX function.
@@ -232,4 +263,5 @@ HEADS: dict[type, Callable[[jax.Array], jax.Array]] = {
     **{head: tail_function(head.g, head.p, head.__name__.lower())
        for head in (Sinhc, Exprel, SinTail3, SinhTail3, ExpTail2, ExpTail3, CosTail4, CoshTail4)},
     Langevin: langevin,
+    Xcoth: xcoth,
 }
