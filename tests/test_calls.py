@@ -167,8 +167,9 @@ def test_cheap_calls_run_on_one_thread_and_heavy_ones_split(backend_compiles):
 
 @CPU_ONLY
 def test_one_value_per_point_compiles_with_the_elemental_emitter(monkeypatch):
-    """Programs of one value per point get ``threads.ONE_FUSION_OPTIONS`` (~1.5x faster
-    compiles), which this jaxlib accepts; a gradient's programs (a value per variable) do not."""
+    """Programs of one value per point on few points get ``threads.ONE_FUSION_OPTIONS``
+    (~1.5x faster compiles), which this jaxlib accepts; a gradient's programs (a value per
+    variable) and those of many points do not."""
     probe = jax.jit(lambda x: x + 1, compiler_options=threads.ONE_FUSION_OPTIONS or None)
     assert float(probe.lower(np.float32(1)).compile()(np.float32(1))) == 2.0
     options, jit = [], jax.jit
@@ -185,6 +186,10 @@ def test_one_value_per_point_compiles_with_the_elemental_emitter(monkeypatch):
     assert not any(fusion and fusion <= (o or {}).items() for o in options[2:])
     assert [threads.ONE_THREAD_OPTIONS.items() <= (o or {}).items() for o in options] == [
         False, True, False, True]
+    del options[:]  # on ELEMENTAL_POINTS points and more: XLA's fusion emitters, faster code
+    many = np.full(threads.ELEMENTAL_POINTS, 2.0)
+    np.testing.assert_array_equal(np.asarray(f(many)), np.full(many.shape, 4.03125))
+    assert options and not any(fusion and fusion <= (o or {}).items() for o in options)
 
 
 def test_the_work_estimate_counts_nested_programs_and_the_dtype():
@@ -276,11 +281,12 @@ def test_an_inline_program_is_chosen_only_where_it_applies():
     grid(xs[:100, None], xs[None, :50])  # inputs broadcast against each other
     for function in (small, heavy, grid):
         assert execute._plans(function.kernel).programs.keys() == {
-            (np.dtype(F64), True, None, False), (np.dtype(F64), False, None, False)}
+            (np.dtype(F64), True, None, False, True), (np.dtype(F64), False, None, False, True)}
     long = jc.derivative("x**3 - 1/x + 0.5")
     long(np.linspace(0.5, 2, 200_000, dtype=np.float32))  # more steps than a hand-off costs
-    assert execute._plans(long.kernel).programs.keys() == {
-        (np.dtype("float32"), True, None, False), (np.dtype("float32"), False, None, False)}
+    assert execute._plans(long.kernel).programs.keys() == {  # (and not few points)
+        (np.dtype("float32"), True, None, False, False),
+        (np.dtype("float32"), False, None, False, False)}
 
 
 def test_the_flop_estimate_bounds_xla_count_for_every_function():

@@ -103,14 +103,16 @@ class _Plans:
         self.traces = 0
 
     def program(self, dtype: np.dtype, split: bool = True, inline: tuple | None = None,
-                reusing: bool = False) -> Callable:
+                reusing: bool = False, few: bool = True) -> Callable:
         """The jitted program for ``dtype``; ``split=False``: compiled to run on one thread;
         ``inline=(rows, tail, result dtype)``: the loop of ``threads.inline``, on one thread;
         ``reusing=True``: ``program(leaves, spent, *xs)`` writes its result into the memory of
         ``spent`` (an array of the result's shape and dtype, donated: deleted by the call).
         The first two wrap one function, so JAX traces each shape once for the two. On the
-        CPU a kernel of one value per point compiles with ``threads.ONE_FUSION_OPTIONS``."""
-        jitted = self.programs.get((dtype, split, inline, reusing))
+        CPU a kernel of one value per point compiles with ``threads.ONE_FUSION_OPTIONS`` for
+        ``few`` points (fewer than ``threads.ELEMENTAL_POINTS``)."""
+        key = (dtype, split, inline, reusing, few)
+        jitted = self.programs.get(key)
         if jitted is None:
             if inline is not None:  # retraces the body of a signature traced by its plan
                 body = threads.inline(functools.partial(self._raw, dtype=dtype), *inline)
@@ -119,11 +121,12 @@ class _Plans:
                 if body is None:
                     body = self.bodies[dtype] = functools.partial(self._trace, dtype=dtype)
             options = {} if split else dict(threads.ONE_THREAD_OPTIONS)
-            if jax.default_backend() == "cpu" and getattr(self.kernel, "shape", None) == ():
+            if (few and jax.default_backend() == "cpu"
+                    and getattr(self.kernel, "shape", None) == ()):
                 options.update(threads.ONE_FUSION_OPTIONS)
             if reusing:
                 body = functools.partial(_ignoring_spent, body)
-            jitted = self.programs[dtype, split, inline, reusing] = jax.jit(
+            jitted = self.programs[key] = jax.jit(
                 body, compiler_options=options or None, donate_argnums=(1,) if reusing else (),
                 keep_unused=reusing)  # (kept: XLA writes the result where ``spent`` was)
         return jitted
@@ -356,7 +359,8 @@ def _plan(plans: _Plans, leaves, xs, dtype):
     """Check a new signature once and pick its route (compiling is left to the first run)."""
     working = resolve_dtype(xs, dtype)
     batch = _batch(plans.kernel, leaves, xs)
-    programs = functools.partial(plans.program, working)
+    points = int(np.prod(batch, dtype=np.int64))
+    programs = functools.partial(plans.program, working, few=points < threads.ELEMENTAL_POINTS)
     program = programs()
     with precision(working):
         route = hostcall.route(programs, batch, working, leaves, xs)
@@ -367,7 +371,6 @@ def _plan(plans: _Plans, leaves, xs, dtype):
                 program = programs(split=False, inline=threads.inline_spec(traced, batch, xs))
         else:
             result = route.result
-    points = int(np.prod(batch, dtype=np.int64))
     memory.require_result(
         int(np.prod(result.shape, dtype=np.int64)) * result.dtype.itemsize,
         f"the result ({points:,} points of {working.name})",

@@ -29,8 +29,8 @@ block of 2^17 float64 points 54 against 94-140 µs with 96-point steps.
 Measured (``bench/bench_calls.py``): ``jc.derivative("x**3 - 1/x")`` on 10^4 float64 points
 25 µs against plain JAX's 39 µs; at 10^7 points (``_core.hostcall``) 1.2-1.3x numexpr. The price
 is paid once per signature: the loop compiles in ~30-50 ms more than the plain program.
-Programs of one value per point also compile with :data:`ONE_FUSION_OPTIONS` (XLA's
-elemental loop emitter: 30-40% shorter compiles).
+Programs of one value per point on fewer than :data:`ELEMENTAL_POINTS` points also compile
+with :data:`ONE_FUSION_OPTIONS` (XLA's elemental loop emitter: 30-40% shorter compiles).
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -73,6 +73,13 @@ ONE_THREAD_OPTIONS = {"xla_disable_hlo_passes": "cpu-parallel-task-assigner"}
 #: elemental emitter takes longer (a 9-variable gradient: 205 against 125 ms). jaxlib 0.8-0.10
 #: have the option; later ones retire that emitter, and get no options.
 ONE_FUSION_OPTIONS = {"xla_cpu_use_fusion_emitters": False} if _JAXLIB < (0, 11) else {}
+#: Points from which a program of one value per point compiles without
+#: :data:`ONE_FUSION_OPTIONS`: the elemental emitter's code ran up to 3.5x slower where
+#: transcendental functions sit behind selects (at 10^6 float64 points ``x**3/(exp(x) - 1)``'s
+#: derivative 32 against 10 ms, ``sinh(x)/x``'s 29 against 8, ``x/tanh(x)``'s 41 against 12,
+#: ``tanh(x)``'s 7 against 5; 1.2-1.4x faster on ``log(cosh(x))``), so its shorter compile
+#: serves only calls on fewer points, where compiling is most of a first call.
+ELEMENTAL_POINTS = 1 << 16
 
 #: XLA:CPU runs a program on the calling thread when its cost analysis counts fewer flops.
 INLINE_FLOPS = 1000
