@@ -243,7 +243,8 @@ def _logistic(node: sympy.Pow) -> sympy.Expr | None:
     return None
 
 
-#: ``1/sinh(u)**n``, ``1/cosh(u)**n``: reciprocals that do not overflow
+#: ``1/sinh(u)**n``, ``1/cosh(u)**n``: reciprocals that do not overflow; ``1/tanh(u)**n``: the
+#: ``coth`` that :func:`_less_pole` and :func:`_pole_times_argument` look for
 _RECIPROCALS = {sympy.sinh: sympy.csch, sympy.cosh: sympy.sech, sympy.tanh: sympy.coth}
 #: ``cosh(u)*csch(u)``, ``sinh(u)*sech(u)``: quotients of two overflowing factors
 _QUOTIENTS = {(sympy.cosh, sympy.csch): sympy.coth, (sympy.sinh, sympy.sech): sympy.tanh}

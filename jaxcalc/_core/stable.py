@@ -7,28 +7,28 @@ JAX primitive carrying its three rules together (as JAX's own primitives do): th
 with the stable functions themselves) and the Taylor-mode rule (``jax.experimental.jet``, which
 ignores ``custom_jvp`` rules and would otherwise differentiate the primal's own primitives):
 
-========  ======================================  =============================================
-function  derivative rule                         Taylor rule
-========  ======================================  =============================================
-tanh      ``sech(u)**2``                          ODE ``t' = s²``, ``s' = -s·t``
-sech      ``-sech(u)·tanh(u)``                    same ODE, from ``sech(u)`` computed stably
-coth      ``-csch(u)**2``                         ODE ``c' = -q²``, ``q' = -q·c``
-csch      ``-csch(u)·coth(u)``                    same ODE
-logistic  ``sech(u/2)**2/4``                      tanh's, as ``(1 + tanh(u/2))/2``
-atanh     ``1/(1 - u²)``, factored for |u| ≥ 1/2  series of the derivative
-asinh     ``1/hypot(1, u)`` (no overflow)         series of the derivative
-acosh     ``1/(sqrt(u - 1)·sqrt(u + 1))``         series of the derivative
-log1p     ``1/(1 + u)``                           series of the derivative
-expm1     ``exp(u)``                              series of the derivative
-erfc      ``-2/sqrt(pi)·exp(-u²)``                series of the derivative
-logcosh   ``tanh(u)``                             series of the derivative
-softplus  ``logistic(u)``                         series of the derivative
-logaddexp ``logistic(a - b)``, ``logistic(b - a)``  ``max + softplus(min - max)``
-hypot     ``a/hypot(a, b)``, ``b/hypot(a, b)``    scaled ``m·sqrt((a/m)² + (b/m)²)``
-sqdiff    ``2a``, ``-2b``                         series of ``a²`` minus that of ``b²``
-leg       ``a/leg(a, b)``, ``-b/leg(a, b)``       ``|a|·sqrt(1 - (b/a)²)``, or ``sqrt(sqdiff)``
-excess    ``-sign(a)·excess/hypot``, ``b/hypot``  hypot's, less ``|a|``'s
-========  ======================================  =============================================
+=========  ======================================  =============================================
+function   derivative rule                         Taylor rule
+=========  ======================================  =============================================
+tanh       ``sech(u)**2``                          ODE ``t' = s²``, ``s' = -s·t``
+sech       ``-sech(u)·tanh(u)``                    same ODE, from ``sech(u)`` computed stably
+coth       ``-csch(u)**2``                         ODE ``c' = -q²``, ``q' = -q·c``
+csch       ``-csch(u)·coth(u)``                    same ODE
+logistic   ``sech(u/2)**2/4``                      tanh's, as ``(1 + tanh(u/2))/2``
+atanh      ``1/(1 - u²)``, factored for |u| ≥ 1/2  series of the derivative
+asinh      ``1/hypot(1, u)`` (no overflow)         series of the derivative
+acosh      ``1/(sqrt(u - 1)·sqrt(u + 1))``         series of the derivative
+log1p      ``1/(1 + u)``                           series of the derivative
+expm1      ``exp(u)``                              series of the derivative
+erfc       ``-2/sqrt(pi)·exp(-u²)``                series of the derivative
+logcosh    ``tanh(u)``                             series of the derivative
+softplus   ``logistic(u)``                         series of the derivative
+logaddexp  ``logistic(±(a - b))``                  the larger plus softplus of the other less it
+hypot      ``a/hypot(a, b)``, ``b/hypot(a, b)``    scaled ``m·sqrt((a/m)² + (b/m)²)``
+sqdiff     ``2a``, ``-2b``                         series of ``a²`` minus that of ``b²``
+leg        ``a/leg(a, b)``, ``-b/leg(a, b)``       ``|a|·sqrt(1 - (b/a)²)``, or ``sqrt(sqdiff)``
+excess     ``-sign(a)·excess/hypot``, ``b/hypot``  hypot's, less ``|a|``'s
+=========  ======================================  =============================================
 
 ``hypot_excess(a, b) = hypot(a, b) - |a|`` (:class:`HypotExcess`: ``sqrt(1 + x**2) - 1``, the
 relativistic kinetic energy) is computed as ``b*(b/(hypot(a, b) + |a|))``, which neither
@@ -295,6 +295,11 @@ def _logaddexp_series_form(a, b):
     return jnp.where(a >= b, a + softplus(b - a), b + softplus(a - b))
 
 
+def _logaddexp_taylor(primals, series):
+    _, terms = _series(_logaddexp_series_form, tuple(primals), tuple(series))
+    return jnp.logaddexp(*primals), terms
+
+
 def _sqdiff_taylor(primals, series):
     (a, b), (a_terms, b_terms) = primals, series
     a, b = [a, *a_terms], [b, *b_terms]
@@ -333,8 +338,7 @@ hypot_excess = _primitive(
 #: ``log(exp(a) + exp(b))`` without overflow; partials ``logistic(a - b)``, ``logistic(b - a)``
 logaddexp = _primitive(
     "logaddexp", jnp.logaddexp,
-    [lambda a, b: logistic(a - b), lambda a, b: logistic(b - a)], lambda primals, series: (
-        jnp.logaddexp(*primals), _series(_logaddexp_series_form, tuple(primals), tuple(series))[1]))
+    [lambda a, b: logistic(a - b), lambda a, b: logistic(b - a)], _logaddexp_taylor)
 #: ``a**2 - b**2`` without cancellation, in value and derivative
 sqdiff = _primitive(
     "sqdiff", lambda a, b: (a - b) * (a + b), [lambda a, b: 2 * a, lambda a, b: -2 * b],

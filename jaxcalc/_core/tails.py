@@ -34,7 +34,8 @@ Xcoth      ``u*coth(u)``
 
 Langevin's function is ``coth`` less its pole: as written it loses every digit near 0
 (``coth(1e-8)`` is 1e8 + 3.3e-9); :func:`langevin` is a quotient of two Taylor polynomials
-there.
+there, and :func:`xcoth` is ``1 + u*langevin(u)`` there (the derivatives of ``u*coth(u)`` as
+written cancel near 0).
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -222,9 +223,9 @@ _LANGEVIN_TERMS = tuple(
 
 
 def _langevin_parts(x):
-    """``(close, far, near value)``: whether ``|x|`` is below :data:`LANGEVIN_NEAR`, ``x``
-    where it is not (else the junction: the unused branch and its derivative stay finite), and
-    ``x*N(x**2)/D(x**2)`` (see :func:`langevin`)."""
+    """``(x, close, far, near)``: ``x`` as an array, whether ``|x|`` is below
+    :data:`LANGEVIN_NEAR`, ``x`` where it is not (else the junction: the unused branch and its
+    derivative stay finite), and ``x*N(x**2)/D(x**2)`` (see :func:`langevin`)."""
     (x,) = stable._floats(x)
     close = jnp.abs(x) < LANGEVIN_NEAR
     numerator, denominator = _LANGEVIN_TERMS
