@@ -327,15 +327,8 @@ def _over_argument(node: sympy.Mul) -> sympy.Expr | None:
         if head is None or not m.is_Integer:
             continue
         (v,) = base.args
-        for j, other in enumerate(factors):
-            u, n = other.as_base_exp()
-            if j == i or not (n.is_Integer and n * m < 0 and u.free_symbols):
-                continue
-            k = _ratio(v, u)
-            if k is None:
-                continue
+        for u, n, k, rest in _multiples(factors, i, v, lambda n, m=m: n * m < 0):
             step = sympy.sign(m) * min(abs(m), abs(n))
-            rest = (f for r, f in enumerate(factors) if r not in (i, j))
             return sympy.Mul(k**step, head(v) ** step, base ** (m - step), u ** (n + step), *rest)
     return None
 
@@ -362,48 +355,30 @@ def _taylor_tail(node: sympy.Add) -> sympy.Expr | None:
     """``c*g(u)`` and terms ``-c*T(u)``, ``T`` the Taylor polynomial of ``g`` at 0 to degree
     ``p``, → ``c*u**(p + 1)*Tail(u)`` (``_core.tails``): ``x - sin(x)`` → ``-x**3*SinTail3(x)``,
     ``exp(x) - 1 - x`` → ``x**2*ExpTail2(x)``."""
-    terms = node.args
-    for i, term in enumerate(terms):
-        factors = _factors(term) if term.is_Mul else [term]
-        for f, factor in enumerate(factors):
-            tails = _TAILS.get(factor.func, ())
-            if not tails:
-                continue
-            (u,) = factor.args
-            c = sympy.Mul(*factors[:f], *factors[f + 1 :])
-            if not _small(u, c):
-                continue
-            first = 1 if factor.func is expm1 else 0  # expm1's constant term is in it
-            for tail in tails:
-                wanted = (-c * a * u**n  # built as matched: most fail at the first
-                          for n in range(first, tail.p + 1) if (a := coefficient(tail.g, n)))
-                rest = _without(list(terms[:i] + terms[i + 1 :]), wanted)
-                if rest is not None:
-                    return sympy.Add(c * u ** (tail.p + 1) * tail(u), *rest)
+    for factor, c, others in _term_factors(node, lambda f: bool(_TAILS.get(f.func))):
+        (u,) = factor.args
+        if not _small(u, c):
+            continue
+        first = 1 if factor.func is expm1 else 0  # expm1's constant term is in it
+        for tail in _TAILS[factor.func]:
+            wanted = (-c * a * u**n  # built as matched: most fail at the first
+                      for n in range(first, tail.p + 1) if (a := coefficient(tail.g, n)))
+            rest = _without(list(others), wanted)
+            if rest is not None:
+                return sympy.Add(c * u ** (tail.p + 1) * tail(u), *rest)
     return None
 
 
-#: Functions with a simple pole at 0 of residue 1 → the head of ``g(u) - 1/u``
-_LESS_POLE = {sympy.coth: Langevin}
-
-
 def _less_pole(node: sympy.Add) -> sympy.Expr | None:
-    """``c*coth(u)`` and ``-c/u`` among the terms → ``c*Langevin(u)``: ``coth(x) - 1/x``,
-    ``1/tanh(x/T) - T/x`` (the first cancels near 0: ``coth(1e-8)`` is 1e8 + 3.3e-9)."""
-    terms = node.args
-    for i, term in enumerate(terms):
-        factors = _factors(term) if term.is_Mul else [term]
-        for f, factor in enumerate(factors):
-            head = _LESS_POLE.get(factor.func)
-            if head is None:
-                continue
-            (u,) = factor.args
-            c = sympy.Mul(*factors[:f], *factors[f + 1 :])
-            if not _small(u, c):
-                continue
-            rest = _without(list(terms[:i] + terms[i + 1 :]), [-c / u])
+    """``c*coth(u)`` and ``-c/u`` among the terms → ``c*Langevin(u)`` (``coth`` less its pole):
+    ``coth(x) - 1/x``, ``1/tanh(x/T) - T/x`` (the first cancels near 0: ``coth(1e-8)`` is
+    1e8 + 3.3e-9)."""
+    for factor, c, others in _term_factors(node, lambda f: f.func is sympy.coth):
+        (u,) = factor.args
+        if _small(u, c):
+            rest = _without(list(others), [-c / u])
             if rest is not None:
-                return sympy.Add(c * head(u), *rest)
+                return sympy.Add(c * Langevin(u), *rest)
     return None
 
 
@@ -416,14 +391,8 @@ def _pole_times_argument(node: sympy.Mul) -> sympy.Expr | None:
         if factor.func is not sympy.coth:
             continue
         (v,) = factor.args
-        for j, other in enumerate(factors):
-            u, n = other.as_base_exp()
-            if j == i or not (n.is_Integer and n > 0 and u.free_symbols):
-                continue
-            k = _ratio(v, u)
-            if k is not None:
-                rest = (f for r, f in enumerate(factors) if r not in (i, j))
-                return sympy.Mul(u ** (n - 1) / k, Xcoth(v), *rest)
+        for u, n, k, rest in _multiples(factors, i, v, lambda n: n > 0):
+            return sympy.Mul(u ** (n - 1) / k, Xcoth(v), *rest)
     return None
 
 
@@ -461,23 +430,20 @@ def _conjugate(node: sympy.Add) -> sympy.Expr | None:
     c*|p|`` (``sqrt(1 + x**2) - 1``), whose ``q**2`` would overflow first and whose quotient's
     derivatives would cancel at large ``q``, → ``c*HypotExcess(p, q)``. ``r`` is the sum's
     number, else all its other terms."""
-    terms = node.args
-    for i, term in enumerate(terms):
-        factors = _factors(term) if term.is_Mul else [term]
-        for f, root in enumerate(factors):
-            if not (isinstance(root, (Leg, hypot)) or (root.is_Pow and root.exp == sympy.S.Half)):
+    for root, c, others in _term_factors(node, _is_square_root):
+        numbers = [t for t in others if t.is_Number]
+        for chosen in ([numbers, others] if numbers and len(others) > 1 else [others]):
+            r = sympy.Add(*chosen)
+            if not (_small(r, c, root) and (r * c).is_extended_negative):
                 continue
-            c = sympy.Mul(*factors[:f], *factors[f + 1 :])
-            others = terms[:i] + terms[i + 1 :]
-            numbers = [t for t in others if t.is_Number]
-            for chosen in ([numbers, others] if numbers and len(others) > 1 else [others]):
-                r = sympy.Add(*chosen)
-                if not (_small(r, c, root) and (r * c).is_extended_negative):
-                    continue
-                stable_form = _conjugated(r, c, root)
-                if stable_form is not None:
-                    return sympy.Add(stable_form, *(t for t in others if t not in chosen))
+            stable_form = _conjugated(r, c, root)
+            if stable_form is not None:
+                return sympy.Add(stable_form, *(t for t in others if t not in chosen))
     return None
+
+
+def _is_square_root(factor: sympy.Expr) -> bool:
+    return isinstance(factor, (Leg, hypot)) or (factor.is_Pow and factor.exp == sympy.S.Half)
 
 
 def _conjugated(r: sympy.Expr, c: sympy.Expr, root: sympy.Expr) -> sympy.Expr | None:
@@ -490,6 +456,30 @@ def _conjugated(r: sympy.Expr, c: sympy.Expr, root: sympy.Expr) -> sympy.Expr | 
     radicand = root.args[0] ** 2 - root.args[1] ** 2 if isinstance(root, Leg) else root.base
     top, bottom = sympy.expand(r**2 - c**2 * radicand), r - c * root
     return -top / -bottom if r.could_extract_minus_sign() else top / bottom
+
+
+def _term_factors(node: sympy.Add, pick: Callable[[sympy.Expr], bool]):
+    """``(factor, c, others)`` for each factor of each term of the sum ``node`` that ``pick``
+    accepts: ``c`` the product of the term's other factors, ``others`` the sum's other terms."""
+    terms = node.args
+    for i, term in enumerate(terms):
+        factors = _factors(term) if term.is_Mul else [term]
+        for f, factor in enumerate(factors):
+            if pick(factor):
+                yield factor, sympy.Mul(*factors[:f], *factors[f + 1 :]), terms[:i] + terms[i + 1 :]
+
+
+def _multiples(factors: list[sympy.Expr], i: int, v: sympy.Expr,
+               exponent_ok: Callable[[sympy.Integer], bool]):
+    """``(u, n, k, rest)`` for each factor ``u**n`` of ``factors`` but the ``i``-th, ``n`` an
+    integer that ``exponent_ok`` accepts, ``u`` with variables and ``v = k*u`` (``k`` free of
+    them); ``rest``: the factors other than these two."""
+    for j, other in enumerate(factors):
+        u, n = other.as_base_exp()
+        if j != i and n.is_Integer and exponent_ok(n) and u.free_symbols:
+            k = _ratio(v, u)
+            if k is not None:
+                yield u, n, k, (f for r, f in enumerate(factors) if r not in (i, j))
 
 
 def _factors(node: sympy.Mul) -> list[sympy.Expr]:
