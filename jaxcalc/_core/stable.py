@@ -208,11 +208,16 @@ def _logistic_taylor(primals, series):
     return jax.nn.sigmoid(x), [t / 2 for t in tanh_terms]
 
 
+def _nonzero(h):
+    """``h``, with 1 where it is 0 (a divisor: ``hypot``'s ratios are 0 at the origin)."""
+    return jnp.where(h == 0, 1, h)
+
+
 def _hypot_scaled(a, b):
     """``m·sqrt((a/m)² + (b/m)²)``, ``m = max(|a|, |b|)``: no overflow, and (unlike
     ``jnp.hypot``) made of primitives that Taylor mode differentiates at any order."""
     m = jnp.maximum(jnp.abs(a), jnp.abs(b))
-    m = jnp.where(m == 0, 1, m)
+    m = _nonzero(m)
     return m * jnp.sqrt((a / m) ** 2 + (b / m) ** 2)
 
 
@@ -226,12 +231,12 @@ def _cosine_value(a, b):
     h = jnp.hypot(a, b)
     # 0 at the origin (the mean one-sided slope); the barrier keeps XLA from reassociating
     # (a/h)/h**2 into a/h**3, which overflows where the ratio was meant to avoid it
-    return jax.lax.optimization_barrier(a / jnp.where(h == 0, 1, h))
+    return jax.lax.optimization_barrier(a / _nonzero(h))
 
 
 def _cosine_scaled(a, b):
     h = _hypot_scaled(a, b)
-    return a / jnp.where(h == 0, 1, h)
+    return a / _nonzero(h)
 
 
 def _cosine_taylor(primals, series):
@@ -270,10 +275,6 @@ def _over_leg(numerator: int):
         return value(*primals), terms
 
     return value, taylor
-
-
-def _nonzero(h):
-    return jnp.where(h == 0, 1, h)
 
 
 def _excess_value(a, b):

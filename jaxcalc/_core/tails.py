@@ -90,6 +90,14 @@ def _polynomial(coefficients: list[float], near: float) -> tuple[tuple[float, ..
     return tuple(reversed(terms[:size])), even
 
 
+def _sides(x, near: float):
+    """``(x, close, far)``: ``x`` as an array, whether ``|x| < near``, and ``x`` where it is not
+    (else ``near``: the far form, unused there, and its derivative stay finite)."""
+    (x,) = stable._floats(x)
+    close = jnp.abs(x) < near
+    return x, close, jnp.where(close, near, x)
+
+
 def tail_function(g: type, p: int, name: str) -> Callable[[jax.Array], jax.Array]:
     """The JAX function of the tail of ``g`` (a key of ``_CYCLES``) after degree ``p``."""
     near = NEAR[p]
@@ -98,9 +106,7 @@ def tail_function(g: type, p: int, name: str) -> Callable[[jax.Array], jax.Array
     low = [(n, c) for n in range(1, p + 1) if (c := float(coefficient(g, n)))]
 
     def tail(x):
-        (x,) = stable._floats(x)
-        close = jnp.abs(x) < near
-        far = jnp.where(close, near, x)  # the unused branch and its derivative stay finite
+        x, close, far = _sides(x, near)
         difference = from_zero(far)
         for n, c in low:
             difference = difference - c * far**n
@@ -223,15 +229,12 @@ _LANGEVIN_TERMS = tuple(
 
 
 def _langevin_parts(x):
-    """``(x, close, far, near)``: ``x`` as an array, whether ``|x|`` is below
-    :data:`LANGEVIN_NEAR`, ``x`` where it is not (else the junction: the unused branch and its
-    derivative stay finite), and ``x*N(x**2)/D(x**2)`` (see :func:`langevin`)."""
-    (x,) = stable._floats(x)
-    close = jnp.abs(x) < LANGEVIN_NEAR
+    """:func:`_sides` of ``x`` at :data:`LANGEVIN_NEAR`, and ``x*N(x**2)/D(x**2)`` (see
+    :func:`langevin`)."""
+    x, close, far = _sides(x, LANGEVIN_NEAR)
     numerator, denominator = _LANGEVIN_TERMS
     square = x * x
-    near = x * stable.horner(numerator, square) / stable.horner(denominator, square)
-    return x, close, jnp.where(close, LANGEVIN_NEAR, x), near
+    return x, close, far, x * stable.horner(numerator, square) / stable.horner(denominator, square)
 
 
 def langevin(x):
