@@ -400,13 +400,31 @@ def test_log_cosh_head_for_sympy():
     assert abs(sympy.N(stable.LogCosh(3), 40) - sympy.N(sympy.log(sympy.cosh(3)), 40)) < 1e-38
 
 
+@pytest.mark.parametrize("head", [stable.Leg, stable.HypotRatio, stable.HypotExcess,
+                                  stable.SquareDifference, stable.LogCosh, logistic, softplus,
+                                  logaddexp], ids=lambda head: head.__name__)
+def test_closed_form_heads_for_sympy(head):
+    """Each head SymPy sees is its closed form at numbers, in evalf and in rewrite(rule); real
+    for real arguments (Leg only where SymPy proves it)."""
+    numbers = (sympy.Integer(3), sympy.Rational(1, 2))[: max(head.nargs)]
+    symbols = (X, Y)[: len(numbers)]
+    assert head(*numbers) == head.closed(*numbers) and head(*numbers).is_number
+    u = head(*symbols)
+    assert u.func is head and u.rewrite(head.rule) == head.closed(*symbols)
+    thirds = {s: sympy.Rational(len(symbols) + 1 - k, 3) for k, s in enumerate(symbols)}
+    value, closed = sympy.N(u.subs(thirds), 40), sympy.N(head.closed(*symbols).subs(thirds), 40)
+    assert value.is_Float and abs(value - closed) < 1e-38
+    assert u.is_real is (None if head is stable.Leg else True)
+    assert head(*(s * sympy.I for s in symbols)).is_real is None
+
+
 @pytest.mark.parametrize("head", tails.HEADS, ids=lambda head: head.__name__)
 def test_tail_heads_for_sympy(head):
     """The tails the rewrites make are real, their limit at 0, differentiable and evaluable by
     SymPy, and stand for their quotients."""
-    u, quotient = head(2 * X), head.quotient(2 * X)
-    assert u.is_real and head(0) == limit_at_zero(head.quotient(X))
-    assert head(sympy.Integer(3)) == head.quotient(sympy.Integer(3))
+    u, quotient = head(2 * X), head.closed(2 * X)
+    assert u.is_real and head(0) == limit_at_zero(head.closed(X))
+    assert head(sympy.Integer(3)) == head.closed(sympy.Integer(3))
     assert u.rewrite(head.rule) == quotient
     assert sympy.simplify(sympy.diff(u, X).rewrite(head.rule) - sympy.diff(quotient, X)) == 0
     third = sympy.Rational(1, 3)

@@ -315,16 +315,12 @@ def _first_call(kernel, leaves, xs, dtype, name: str, out):
         entry = plans.table[key] = _plan(plans, leaves, xs, dtype).entry()
     run, x64, plan = entry
     if out is None:
-        with _scope(x64):
+        with hostcall.x64_scope(x64):
             return run(leaves, *xs)
     if out.shape != plan.shape:
         raise InputError(f"`out` has shape {out.shape} but the result has shape {plan.shape}")
     plan.fill(out, leaves, xs)
     return out
-
-
-def _scope(x64: bool):
-    return jax.enable_x64(True) if x64 else contextlib.nullcontext()
 
 
 def _out_dtype(out: object, dtype) -> np.dtype:
@@ -351,7 +347,7 @@ class _Plain:
         return self.program, self.dtype == _FLOAT64, self
 
     def fill(self, out: np.ndarray, leaves, xs) -> None:
-        with _scope(self.dtype == _FLOAT64):
+        with hostcall.x64_scope(self.dtype == _FLOAT64):
             np.copyto(out, np.asarray(self.program(leaves, *xs)))
 
 

@@ -26,6 +26,7 @@ import sympy
 from sympy.codegen import cfunctions
 
 from . import special, stable, tails
+from .heads import ClosedForm
 
 #: Derivative conventions: ``smooth`` (the ordinary derivative); ``kink`` (at a kink the mean of
 #: the one-sided derivatives: ``Abs'(0) = 0``, a ``Max``/``Min`` tie splits 1/2-1/2); ``step``
@@ -177,75 +178,46 @@ def _binomial(n, k):
     return jsp.gamma(n + 1) / (jsp.gamma(k + 1) * jsp.gamma(n - k + 1))
 
 
-class logistic(sympy.Function):  # noqa: N801 -- printed name, as SymPy's own functions
+class logistic(ClosedForm):  # noqa: N801 -- printed name, as SymPy's own functions
     """The logistic sigmoid ``1/(1 + exp(-x))`` as a SymPy head (SymPy has none)."""
 
+    rule = sympy.exp
+
     @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return 1 / (1 + sympy.exp(-x))
-        return None
+    def closed(cls, x):
+        return 1 / (1 + sympy.exp(-x))
 
     def fdiff(self, argindex=1):  # = logistic(x)*(1 - logistic(x)), without its cancellations
         return sympy.sech(self.args[0] / 2) ** 2 / 4
 
-    def _eval_is_real(self):
-        return self.args[0].is_real
 
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return 1 / (1 + sympy.exp(-x))
-
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.exp)._eval_evalf(prec)
-
-
-class softplus(sympy.Function):  # noqa: N801 -- printed name, as SymPy's own functions
+class softplus(ClosedForm):  # noqa: N801 -- printed name, as SymPy's own functions
     """``log(1 + exp(x))`` as a SymPy head (SymPy has none), finite where ``exp(x)``
     overflows."""
 
+    rule = sympy.exp
+
     @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return sympy.log(1 + sympy.exp(x))
-        return None
+    def closed(cls, x):
+        return sympy.log(1 + sympy.exp(x))
 
     def fdiff(self, argindex=1):
         return logistic(self.args[0])
 
-    def _eval_is_real(self):
-        return self.args[0].is_real
 
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return sympy.log(1 + sympy.exp(x))
-
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.exp)._eval_evalf(prec)
-
-
-class logaddexp(sympy.Function):  # noqa: N801 -- printed name, as NumPy's
+class logaddexp(ClosedForm):  # noqa: N801 -- printed name, as NumPy's
     """``log(exp(x) + exp(y))`` as a SymPy head (SymPy has none), finite where ``exp``
     overflows."""
 
-    nargs = 2
+    nargs, rule = 2, sympy.exp
 
     @classmethod
-    def eval(cls, x, y):
-        if x.is_Number and y.is_Number:
-            return sympy.log(sympy.exp(x) + sympy.exp(y))
-        return None
+    def closed(cls, x, y):
+        return sympy.log(sympy.exp(x) + sympy.exp(y))
 
     def fdiff(self, argindex=1):
         x, y = self.args
         return logistic(x - y) if argindex == 1 else logistic(y - x)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real and self.args[1].is_real
-
-    def _eval_rewrite_as_exp(self, x, y, **kwargs):
-        return sympy.log(sympy.exp(x) + sympy.exp(y))
-
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.exp)._eval_evalf(prec)
 
 
 _VARIADIC = tuple(range(2, 33))

@@ -142,7 +142,7 @@ class Blocked:
                             "use jc.evaluate(f, xs, reduce=...) or out='file.npy' to stream it")
         out = aligned_empty(self.shape, self.dtype)
         self.fill(out, leaves, xs)
-        with _scope(self.dtype):  # outside it, float64 host data would be read as float32
+        with x64_scope(self.dtype == np.float64):  # else float64 host data reads as float32
             return as_device(out)
 
     def fill(self, out: np.ndarray, leaves, xs) -> None:
@@ -158,7 +158,7 @@ class Blocked:
 
         def fill_share() -> None:
             rooms = _rooms(flat, self.full)
-            with _scope(self.dtype):
+            with x64_scope(self.dtype == np.float64):
                 computed = jax.device_put(np.empty(self.block.shape, self.block.dtype),
                                           may_alias=False)  # owned by XLA: reusable
                 for lo, hi in blocks:
@@ -179,8 +179,9 @@ class Blocked:
                 raise
 
 
-def _scope(dtype: np.dtype):
-    return jax.enable_x64(True) if dtype == np.float64 else contextlib.nullcontext()
+def x64_scope(on: bool):
+    """``with jax.enable_x64(True):`` where ``on`` (float64 work), else nothing."""
+    return jax.enable_x64(True) if on else contextlib.nullcontext()
 
 
 def _spans(flat: list[np.ndarray], full: tuple[bool, ...], points: int) -> list[tuple]:

@@ -74,10 +74,12 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 from sympy.codegen import cfunctions
 
+from .heads import ClosedForm
+
 Series = list  # [x0, x1, ..., xn]: a value and its Taylor coefficients
 
 
-def _floats(*xs) -> list[jax.Array]:
+def floats(*xs) -> list[jax.Array]:
     """The arguments as arrays of one float dtype and one shape (Python numbers stay weak)."""
     dtype = jnp.result_type(*xs)
     if not jnp.issubdtype(dtype, jnp.inexact):
@@ -113,7 +115,7 @@ def _primitive(name: str, value: Callable, derivatives: Sequence[Callable], tayl
     jet.jet_rules[prim] = taylor
 
     def bound(*xs):
-        return prim.bind(*_floats(*xs))
+        return prim.bind(*floats(*xs))
 
     bound.__name__ = bound.__qualname__ = name
     bound.prim = prim
@@ -360,65 +362,44 @@ leg_b = _primitive("leg_b", _leg_b_value,
                     lambda a, b: (1 + leg_b(a, b) ** 2) / leg(a, b)], _leg_b_taylor)
 
 
-class Leg(sympy.Function):
+class Leg(ClosedForm):
     """``Leg(a, b) = sqrt(a**2 - b**2)``, lowered by :func:`leg`."""
 
-    nargs = 2
+    nargs, rule, real_valued = 2, sympy.Pow, False
 
     @classmethod
-    def eval(cls, a, b):
-        if a.is_Number and b.is_Number:
-            return sympy.sqrt(a**2 - b**2)
-        return None
+    def closed(cls, a, b):
+        return sympy.sqrt(a**2 - b**2)
 
     def fdiff(self, argindex=1):
         a, b = self.args
         return a / self if argindex == 1 else -b / self
 
-    def _eval_rewrite_as_Pow(self, a, b, **kwargs):
-        return sympy.sqrt(a**2 - b**2)
 
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.Pow)._eval_evalf(prec)
-
-
-class HypotRatio(sympy.Function):
+class HypotRatio(ClosedForm):
     """``HypotRatio(a, b) = a/hypot(a, b)``, lowered by :func:`cosine`: ``x/hypot(1, x)**3``
     as ``HypotRatio(x, 1)/hypot(1, x)**2`` keeps clear of overflow at large ``x``."""
 
-    nargs = 2
+    nargs, rule = 2, sympy.Pow
 
     @classmethod
-    def eval(cls, a, b):
-        if a.is_Number and b.is_Number:
-            return a / sympy.sqrt(a**2 + b**2)
-        return None
+    def closed(cls, a, b):
+        return a / sympy.sqrt(a**2 + b**2)
 
     def fdiff(self, argindex=1):
         a, b = self.args
         h = sympy.sqrt(a**2 + b**2)
         return b**2 / h**3 if argindex == 1 else -a * b / h**3
 
-    def _eval_rewrite_as_Pow(self, a, b, **kwargs):
-        return a / sympy.sqrt(a**2 + b**2)
 
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.Pow)._eval_evalf(prec)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real and self.args[1].is_real
-
-
-class HypotExcess(sympy.Function):
+class HypotExcess(ClosedForm):
     """``HypotExcess(a, b) = hypot(a, b) - |a|``, lowered by :func:`hypot_excess`."""
 
-    nargs = 2
+    nargs, rule = 2, sympy.Pow
 
     @classmethod
-    def eval(cls, a, b):
-        if a.is_Number and b.is_Number:
-            return sympy.sqrt(a**2 + b**2) - abs(a)
-        return None
+    def closed(cls, a, b):
+        return sympy.sqrt(a**2 + b**2) - sympy.Abs(a)
 
     def fdiff(self, argindex=1):
         a, b = self.args
@@ -426,38 +407,18 @@ class HypotExcess(sympy.Function):
             return -sympy.sign(a) * self / cfunctions.hypot(a, b)
         return HypotRatio(b, a)
 
-    def _eval_rewrite_as_Pow(self, a, b, **kwargs):
-        return sympy.sqrt(a**2 + b**2) - sympy.Abs(a)
 
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.Pow)._eval_evalf(prec)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real and self.args[1].is_real
-
-
-class SquareDifference(sympy.Function):
+class SquareDifference(ClosedForm):
     """``SquareDifference(a, b) = a**2 - b**2``, lowered by :func:`sqdiff`."""
 
-    nargs = 2
+    nargs, rule = 2, sympy.Pow
 
     @classmethod
-    def eval(cls, a, b):
-        if a.is_Number and b.is_Number:
-            return a**2 - b**2
-        return None
+    def closed(cls, a, b):
+        return a**2 - b**2
 
     def fdiff(self, argindex=1):
         return 2 * self.args[0] if argindex == 1 else -2 * self.args[1]
-
-    def _eval_rewrite_as_Pow(self, a, b, **kwargs):
-        return a**2 - b**2
-
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.Pow)._eval_evalf(prec)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real and self.args[1].is_real
 
 
 def _atanh_rate(x):
@@ -565,28 +526,17 @@ softplus = _unary("softplus",
 logcosh_far = _unary("logcosh_far", _logcosh_far_value, tanh)
 
 
-class LogCosh(sympy.Function):
+class LogCosh(ClosedForm):
     """``LogCosh(u) = log(cosh(u))``, lowered by :func:`logcosh`."""
 
-    nargs = 1
+    rule = sympy.cosh
 
     @classmethod
-    def eval(cls, u):
-        if u.is_Number:
-            return sympy.log(sympy.cosh(u))
-        return None
+    def closed(cls, u):
+        return sympy.log(sympy.cosh(u))
 
     def fdiff(self, argindex=1):
         return sympy.tanh(self.args[0])
-
-    def _eval_rewrite_as_cosh(self, u, **kwargs):
-        return sympy.log(sympy.cosh(u))
-
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.cosh)._eval_evalf(prec)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real
 
     def _eval_is_extended_nonnegative(self):
         return True if self.args[0].is_extended_real else None

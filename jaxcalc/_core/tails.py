@@ -58,6 +58,7 @@ import jax.numpy as jnp
 import sympy
 
 from . import stable
+from .heads import ClosedForm
 
 #: The entire functions whose tails jaxcalc computes: the n-th Taylor coefficient at 0 is
 #: ``cycle[n % 4] / n!``.
@@ -93,7 +94,7 @@ def _polynomial(coefficients: list[float], near: float) -> tuple[tuple[float, ..
 def _sides(x, near: float):
     """``(x, close, far)``: ``x`` as an array, whether ``|x| < near``, and ``x`` where it is not
     (else ``near``: the far form, unused there, and its derivative stay finite)."""
-    (x,) = stable._floats(x)
+    (x,) = stable.floats(x)
     close = jnp.abs(x) < near
     return x, close, jnp.where(close, near, x)
 
@@ -119,36 +120,15 @@ def tail_function(g: type, p: int, name: str) -> Callable[[jax.Array], jax.Array
     return tail
 
 
-class Removable(sympy.Function):
-    """A quotient with a removable singularity at ``u = 0``, and ``at_zero`` its limit there.
-    Subclasses set ``at_zero``, ``rule`` (the function whose ``rewrite`` gives the quotient)
-    and ``quotient``."""
+class Removable(ClosedForm):
+    """A quotient with a removable singularity at ``u = 0`` (its ``closed`` form), and
+    ``at_zero`` its limit there. Subclasses set ``at_zero``, ``rule`` and ``closed``."""
 
-    nargs = 1
     at_zero: sympy.Rational
-    rule: type
-
-    @classmethod
-    def quotient(cls, u: sympy.Expr) -> sympy.Expr:
-        """The head as the quotient it stands for."""
-        raise NotImplementedError
 
     @classmethod
     def eval(cls, u):
-        if u.is_zero:
-            return cls.at_zero
-        if u.is_Number:
-            return cls.quotient(u)
-        return None
-
-    def _eval_rewrite(self, rule, args, **hints):
-        return self.quotient(args[0]) if rule is self.rule else None
-
-    def _eval_evalf(self, prec):
-        return self.quotient(self.args[0])._eval_evalf(prec)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real
+        return cls.at_zero if u.is_zero else super().eval(u)
 
 
 class Tail(Removable):
@@ -159,7 +139,7 @@ class Tail(Removable):
     p: int
 
     @classmethod
-    def quotient(cls, u: sympy.Expr) -> sympy.Expr:
+    def closed(cls, u: sympy.Expr) -> sympy.Expr:
         polynomial = sum(coefficient(cls.g, n) * u**n for n in range(cls.p + 1))
         return (cls.g(u) - polynomial) / u ** (cls.p + 1)
 
@@ -183,7 +163,7 @@ class Langevin(Removable):
     rule = sympy.coth
 
     @classmethod
-    def quotient(cls, u: sympy.Expr) -> sympy.Expr:
+    def closed(cls, u: sympy.Expr) -> sympy.Expr:
         return sympy.coth(u) - 1 / u
 
     def fdiff(self, argindex=1):
@@ -198,7 +178,7 @@ class Xcoth(Removable):
     rule = sympy.coth
 
     @classmethod
-    def quotient(cls, u: sympy.Expr) -> sympy.Expr:
+    def closed(cls, u: sympy.Expr) -> sympy.Expr:
         return u * sympy.coth(u)
 
     def fdiff(self, argindex=1):
