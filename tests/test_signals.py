@@ -55,6 +55,11 @@ LIBRARY = HOOK + textwrap.dedent("""
 
 
 def start(args, cwd) -> subprocess.Popen:
+    """``python args``, with SIGINT handled as in a terminal (Ctrl-C raises KeyboardInterrupt)
+    even where this test run inherited it ignored, as a shell's background jobs do: children
+    inherit an ignored signal, while a handled one is reset to the default in them."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=path, JAX_PLATFORMS="cpu")
     return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
