@@ -98,27 +98,6 @@ def _reduce(binary):
     return lambda *args: functools.reduce(binary, args)
 
 
-# Taylor mode has no rules for tan, asin, acos, atan; atan2, sqrt, sin and cos have them.
-def _tan(x):
-    return jnp.sin(x) / jnp.cos(x)
-
-
-def _cot(x):
-    return jnp.cos(x) / jnp.sin(x)
-
-
-def _asin(x):
-    return jnp.arctan2(x, jnp.sqrt((1 - x) * (1 + x)))
-
-
-def _acos(x):
-    return jnp.arctan2(jnp.sqrt((1 - x) * (1 + x)), x)
-
-
-def _atan(x):
-    return jnp.arctan2(x, jnp.ones_like(x))
-
-
 def _abs(x):
     # |x| = x·sign(x) exactly, and sign has a (symbolic) zero derivative, so every order of
     # jvp/grad/jet sees Abs' = sign with sign(0) = 0: the mean of the one-sided slopes.
@@ -229,18 +208,18 @@ ENTRIES: tuple[Entry, ...] = (
     # trigonometric
     _fn(sympy.sin, jnp.sin, summary="sine"),
     _fn(sympy.cos, jnp.cos, summary="cosine"),
-    _fn(sympy.tan, _tan, summary="tangent"),
+    _fn(sympy.tan, stable.tan, summary="tangent"),
     _fn(sympy.sec, _reciprocal_of(jnp.cos), summary="secant 1/cos(x)"),
     _fn(sympy.csc, _reciprocal_of(jnp.sin), summary="cosecant 1/sin(x)"),
-    _fn(sympy.cot, _cot, summary="cotangent cos(x)/sin(x)"),
-    _fn(sympy.asin, _asin, aliases=("arcsin",), summary="inverse sine"),
-    _fn(sympy.acos, _acos, aliases=("arccos",), summary="inverse cosine"),
-    _fn(sympy.atan, _atan, aliases=("arctan",), summary="inverse tangent"),
+    _fn(sympy.cot, stable.cot, summary="cotangent cos(x)/sin(x)"),
+    _fn(sympy.asin, stable.asin, aliases=("arcsin",), summary="inverse sine"),
+    _fn(sympy.acos, stable.acos, aliases=("arccos",), summary="inverse cosine"),
+    _fn(sympy.atan, stable.atan, aliases=("arctan",), summary="inverse tangent"),
     _fn(sympy.atan2, jnp.arctan2, arity=(2,), aliases=("arctan2",),
         summary="atan2(y, x): angle of the point (x, y)"),
-    _fn(sympy.asec, _of_reciprocal(_acos), summary="inverse secant acos(1/x)"),
-    _fn(sympy.acsc, _of_reciprocal(_asin), summary="inverse cosecant asin(1/x)"),
-    _fn(sympy.acot, _of_reciprocal(_atan), summary="inverse cotangent atan(1/x)"),
+    _fn(sympy.asec, _of_reciprocal(stable.acos), summary="inverse secant acos(1/x)"),
+    _fn(sympy.acsc, _of_reciprocal(stable.asin), summary="inverse cosecant asin(1/x)"),
+    _fn(sympy.acot, _of_reciprocal(stable.atan), summary="inverse cotangent atan(1/x)"),
     # hyperbolic
     _fn(sympy.sinh, jnp.sinh, summary="hyperbolic sine"),
     _fn(sympy.cosh, jnp.cosh, summary="hyperbolic cosine"),

@@ -25,14 +25,15 @@ written                                      lowered as
 ``c*cosh(u) - c``                            ``2*c*sinh(u/2)**2``
 ``c*Xcoth(u) - c`` (``c*u*coth(u) - c``)      ``c*u*Langevin(u)``
 ``g(k*u)**m * u**-n``, ``g``: ``sin``,      ``k**j*G(k*u)**j*g(k*u)**(m-j)*u**(j-n)``,
-``sinh`` or ``expm1``, ``m``, ``n`` of one   ``G(v) = g(v)/v`` (``sinc``, ``Sinhc``, ``Exprel``:
-sign (``u/expm1(u)``: both -1)               1 at 0), ``j`` the one of ``m``, ``n`` nearer 0
-``c*g(u) - c*T(u)``, ``T`` the Taylor        ``c*u**(p+1)*Tail(u)``: ``SinTail3``, ``SinhTail3``,
-polynomial of ``g`` at 0 to degree ``p``     ``ExpTail2``, ``ExpTail3``, ``CosTail4``,
-(``x - sin(x)``, ``exp(x) - 1 - x``)         ``CoshTail4``
+``sinh``, ``expm1``, ``log1p``, ``atan``,    ``G(v) = g(v)/v`` (``sinc``, ``Sinhc``, ``Exprel``,
+``atanh``, ``asin``, ``asinh``, ``tan`` or   ``Log1pc``, ...: 1 at 0), ``j`` the one of ``m``,
+``tanh``; ``m``, ``n`` of one sign           ``n`` nearer 0
+``c*g(u) - c*T(u)``, ``T`` the Taylor        ``c*Rest(u)`` (``_core.tails``): ``SinRest3``,
+polynomial of ``g`` at 0 to degree ``p``     ``ExpRest2``, ``Log1pRest2``, ``TanRest3``, ...
+(``x - sin(x)``, ``x - log(1 + x)``)
+``Rest(k*u)*u**-n``                          ``k**(p+1)*u**(p+1-n)*Tail(k*u)``: ``SinTail3``, ...
 products with powers of one base or several  the powers or numbers merged
-numbers (made above: ``(-x**3*SinTail3(x))   (``-SinTail3(x)``)
-/x**3``)
+numbers (made above: ``-(-softplus(-x))``)   (``softplus(-x)``)
 ``c*coth(u) - c/u``                          ``c*Langevin(u)`` (``coth`` less its pole, 0 at 0)
 ``coth(k*u)*u**n``, ``n >= 1``               ``u**(n-1)/k*Xcoth(k*u)`` (``u*coth(u)``, 1 at 0)
 ``tanh(u)**-n``                              ``coth(u)**n``
@@ -90,7 +91,7 @@ from .fold import rebuilt
 from .functions_table import logaddexp, logistic, softplus
 from .stable import LOGCOSH_FAR, HypotExcess, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
-from .tails import HEADS, Exprel, Langevin, Sinhc, Tail, Xcoth, coefficient
+from .tails import HEADS, OVER_ARGUMENT, Exprel, Langevin, Rest, Sinhc, Xcoth, coefficient
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -312,7 +313,7 @@ def _exp_logistic(node: sympy.Mul) -> sympy.Expr | None:
 
 #: ``g`` with ``g(0) = 0`` and ``g'(0) = 1`` → the head of ``g(u)/u`` (1 at 0), whose lowering keeps
 #: the derivatives' digits near ``u = 0``, where the quotient rule's terms cancel
-_OVER_ARGUMENT = {sympy.sin: sympy.sinc, sympy.sinh: Sinhc, expm1: Exprel}
+_OVER_ARGUMENT = {sympy.sin: sympy.sinc, sympy.sinh: Sinhc, expm1: Exprel, **OVER_ARGUMENT}
 
 
 def _over_argument(node: sympy.Mul) -> sympy.Expr | None:
@@ -333,13 +334,12 @@ def _over_argument(node: sympy.Mul) -> sympy.Expr | None:
     return None
 
 
-_TAYLOR = [head for head in HEADS if issubclass(head, Tail)]
-#: The tails ``_taylor_tail`` makes from each function's head: those of ``_core.tails`` after
-#: degree 1 or more, the highest degree first (``SinTail3``; ``ExpTail3``, ``ExpTail2``);
-#: ``expm1(u)`` is ``exp(u) - 1``
-_TAILS = {g: tuple(sorted((h for h in _TAYLOR if h.g is g and h.p), key=lambda h: -h.p))
-          for g in {h.g for h in _TAYLOR}}
-_TAILS[expm1] = _TAILS[sympy.exp]
+#: The remainders ``_taylor_tail`` makes from each function's head: those of ``_core.tails``, the
+#: highest degree first (``SinRest3``; ``ExpRest3``, ``ExpRest2``); ``expm1(u)`` is ``exp(u) - 1``
+_RESTS = {g: tuple(sorted((h for h in HEADS if issubclass(h, Rest) and h.g is g),
+                          key=lambda h: -h.p))
+          for g in {h.g for h in HEADS if issubclass(h, Rest)}}
+_RESTS[expm1] = _RESTS[sympy.exp]
 
 
 #: Largest ``u`` and ``c`` (tree nodes) of the tail rules: SymPy's arithmetic on them (``u**3``,
@@ -353,19 +353,34 @@ def _small(*exprs: sympy.Expr) -> bool:
 
 def _taylor_tail(node: sympy.Add) -> sympy.Expr | None:
     """``c*g(u)`` and terms ``-c*T(u)``, ``T`` the Taylor polynomial of ``g`` at 0 to degree
-    ``p``, → ``c*u**(p + 1)*Tail(u)`` (``_core.tails``): ``x - sin(x)`` → ``-x**3*SinTail3(x)``,
-    ``exp(x) - 1 - x`` → ``x**2*ExpTail2(x)``."""
-    for factor, c, others in _term_factors(node, lambda f: bool(_TAILS.get(f.func))):
+    ``p``, → ``c*Rest(u)`` (``_core.tails``): ``x - sin(x)`` → ``-SinRest3(x)``,
+    ``exp(x) - 1 - x`` → ``ExpRest2(x)``."""
+    for factor, c, others in _term_factors(node, lambda f: bool(_RESTS.get(f.func))):
         (u,) = factor.args
         if not _small(u, c):
             continue
         first = 1 if factor.func is expm1 else 0  # expm1's constant term is in it
-        for tail in _TAILS[factor.func]:
+        for rest in _RESTS[factor.func]:
             wanted = (-c * a * u**n  # built as matched: most fail at the first
-                      for n in range(first, tail.p + 1) if (a := coefficient(tail.g, n)))
-            rest = _without(list(others), wanted)
-            if rest is not None:
-                return sympy.Add(c * u ** (tail.p + 1) * tail(u), *rest)
+                      for n in range(first, rest.p + 1) if (a := coefficient(rest.g, n)))
+            remaining = _without(list(others), wanted)
+            if remaining is not None:
+                return sympy.Add(c * rest(u), *remaining)
+    return None
+
+
+def _rest_quotient(node: sympy.Mul) -> sympy.Expr | None:
+    """``Rest(k*u) * u**-n`` → ``k**(p + 1) * u**(p + 1 - n) * Tail(k*u)``, the quotient as its
+    tail (``_core.tails``), whose derivatives do not cancel near 0: ``(x - sin(x))/x**3`` →
+    ``-SinTail3(x)``."""
+    factors = _factors(node)
+    for i, factor in enumerate(factors):
+        if not isinstance(factor, Rest):
+            continue
+        (v,) = factor.args
+        for u, n, k, rest in _multiples(factors, i, v, lambda n: n < 0):
+            p = factor.p
+            return sympy.Mul(k ** (p + 1), u ** (p + 1 + n), factor.tail(v), *rest)
     return None
 
 
@@ -412,8 +427,8 @@ def _without(terms: list[sympy.Expr], wanted: Iterable[sympy.Expr]) -> list[symp
 
 def _merged_powers(node: sympy.Mul) -> sympy.Expr | None:
     """A product with integer powers of one base, or several numbers, among its factors
-    (nested products made by the rewrites: ``(-x**3*SinTail3(x))/x**3``,
-    ``-(-softplus(-x))``), with those merged: ``-SinTail3(x)``, ``softplus(-x)``."""
+    (nested products made by the rewrites: ``-(-softplus(-x))``), with those merged:
+    ``softplus(-x)``."""
     factors = _factors(node)
     bases = [f.as_base_exp() for f in factors]
     powers = [b for b, e in bases if e.is_Integer and not b.is_Number]
@@ -429,14 +444,19 @@ def _conjugate(node: sympy.Add) -> sympy.Expr | None:
     ``1 - Leg(1, x)`` (``1 - sqrt(1 - x**2)``) → ``x**2/(Leg(1, x) + 1)``; ``c*hypot(p, q) -
     c*|p|`` (``sqrt(1 + x**2) - 1``), whose ``q**2`` would overflow first and whose quotient's
     derivatives would cancel at large ``q``, → ``c*HypotExcess(p, q)``. ``r`` is the sum's
-    number, else all its other terms."""
+    number, else all its other terms; also ``r = d*sqrt(b)`` with ``d`` of ``c``'s opposite sign
+    (the signs of ``a`` and ``b`` unknown: negative, both forms are NaN) where the numerator is
+    proved nonzero (``sqrt(x + 1) - sqrt(x)`` → ``-1/(-sqrt(x) - sqrt(x + 1))``)."""
     for root, c, others in _term_factors(node, _is_square_root):
         numbers = [t for t in others if t.is_Number]
         for chosen in ([numbers, others] if numbers and len(others) > 1 else [others]):
             r = sympy.Add(*chosen)
-            if not (_small(r, c, root) and (r * c).is_extended_negative):
+            if not _small(r, c, root):
                 continue
-            stable_form = _conjugated(r, c, root)
+            proved = (r * c).is_extended_negative
+            if not (proved or _opposite_root(r, c)):
+                continue
+            stable_form = _conjugated(r, c, root, proved)
             if stable_form is not None:
                 return sympy.Add(stable_form, *(t for t in others if t not in chosen))
     return None
@@ -446,15 +466,28 @@ def _is_square_root(factor: sympy.Expr) -> bool:
     return isinstance(factor, (Leg, hypot)) or (factor.is_Pow and factor.exp == sympy.S.Half)
 
 
-def _conjugated(r: sympy.Expr, c: sympy.Expr, root: sympy.Expr) -> sympy.Expr | None:
-    """``r + c*root`` without cancellation (see :func:`_conjugate`), or None."""
+def _opposite_root(r: sympy.Expr, c: sympy.Expr) -> bool:
+    """Whether ``r`` is ``d`` times one square root, ``d*c`` proved negative."""
+    factors = _factors(r) if r.is_Mul else [r]
+    roots = [f for f in factors if _is_square_root(f)]
+    return len(roots) == 1 and bool((r / roots[0] * c).is_extended_negative)
+
+
+def _conjugated(r: sympy.Expr, c: sympy.Expr, root: sympy.Expr,
+                proved: bool = True) -> sympy.Expr | None:
+    """``r + c*root`` without cancellation (see :func:`_conjugate`), or None; ``proved``: the
+    signs of ``r`` and ``c`` are (else ``r`` is a root: the numerator must be proved nonzero,
+    and a number where ``root`` is a ``hypot``, whose square would overflow)."""
     if isinstance(root, hypot):
         for p, q in (root.args, root.args[::-1]):
             if p.is_Number and sympy.expand(r**2 - c**2 * p**2) == 0:
                 return c * HypotExcess(p, q)
-        return None
-    radicand = root.args[0] ** 2 - root.args[1] ** 2 if isinstance(root, Leg) else root.base
+        radicand = root.args[0] ** 2 + root.args[1] ** 2
+    else:
+        radicand = root.args[0] ** 2 - root.args[1] ** 2 if isinstance(root, Leg) else root.base
     top, bottom = sympy.expand(r**2 - c**2 * radicand), r - c * root
+    if (isinstance(root, hypot) and not top.is_Number) or not (proved or top.is_zero is False):
+        return None
     return -top / -bottom if r.could_extract_minus_sign() else top / bottom
 
 
@@ -561,7 +594,8 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
         return _logistic(node) or _reciprocal(node) or _leg(node)
     if node.is_Mul:
         return (_exp_logistic(node) or _quotient(node) or _hypot_ratio(node)
-                or _over_argument(node) or _pole_times_argument(node) or _merged_powers(node))
+                or _over_argument(node) or _rest_quotient(node) or _pole_times_argument(node)
+                or _merged_powers(node))
     if isinstance(node, sympy.log):
         return _log(node.args[0])
     if isinstance(node, log1p) and isinstance(node.args[0], sympy.exp):

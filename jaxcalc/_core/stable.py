@@ -521,6 +521,28 @@ logcosh = _unary("logcosh", _logcosh_value, tanh)
 #: u ≈ 710), and no cancellation for u << 0
 softplus = _unary("softplus",
                   lambda x: jnp.maximum(x, 0) + _log1p_value(jnp.exp(-jnp.abs(x))), logistic)
+# Taylor mode (jet) has no rules for tan, asin, acos, atan: these compositions of functions
+# that have them (sin, cos, atan2, sqrt) serve every derivative rule.
+def tan(x):
+    return jnp.sin(x) / jnp.cos(x)
+
+
+def cot(x):
+    return jnp.cos(x) / jnp.sin(x)
+
+
+def asin(x):
+    return jnp.arctan2(x, jnp.sqrt((1 - x) * (1 + x)))
+
+
+def acos(x):
+    return jnp.arctan2(jnp.sqrt((1 - x) * (1 + x)), x)
+
+
+def atan(x):
+    return jnp.arctan2(x, jnp.ones_like(x))
+
+
 #: ``logcosh`` where ``|u| >= 3/4`` (:class:`LogCoshFar`): a third of its operations, so its
 #: programs compile faster (the ten nested levels of the benchmark's f5: 76-94 against 111 ms)
 logcosh_far = _unary("logcosh_far", _logcosh_far_value, tanh)
