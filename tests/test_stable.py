@@ -61,6 +61,8 @@ FUNCTIONS = {
         "coshtail4": (sympy.cosh(X) - 1 - X**2 / 2) / X**4}.items()},
     "langevin": (sympy.coth(X) - 1 / X, [1e-9, -1e-4, 0.3, -1.8, 3.4999, -3.5, 5.0, 30.0, -400.0]),
     "xcoth": (X * sympy.coth(X), [1e-9, -1e-4, 0.3, -1.8, 3.4999, -3.5, 5.0, 30.0, -400.0]),
+    "bose": (1 / (sympy.exp(X) - 1) - 1 / X,
+             [1e-9, -1e-4, 0.3, -1.8, 6.9999, -7.0001, 30.0, -400.0, 800.0]),
     "hypot_excess": (sympy.sqrt(1 + X**2) - 1, [1e-9, -1e-5, 0.3, -3.0, 1e10, -1e200]),
     **{head.__name__.lower(): (head.closed(X), finite_radius_points(head))
        for head in tails.HEADS if issubclass(head, tails.Tail) and head.g in tails.NEAR_FINITE},
@@ -77,7 +79,7 @@ IMPLEMENTATIONS = {**{name: getattr(stable, name) for name in FUNCTIONS if hasat
 #: the quotients beyond (``NEAR_FINITE``)
 TOLERANCES = {**{name: (3e-14, 2e-5) for name in ("sintail3", "sinhtail3", "exptail3",
                                                   "costail4", "coshtail4")},
-              "langevin": (1e-14, 5e-6), "xcoth": (3e-14, 5e-6),
+              "langevin": (1e-14, 5e-6), "xcoth": (3e-14, 5e-6), "bose": (3e-14, 5e-6),
               "log1pc": (3e-14, 3e-5, 5e-13), "atanc": (2e-14, 4e-5, 1e-12),
               "atanhc": (2e-14, 3e-5, 1e-13), "asinc": (1e-14, 5e-5, 1e-13),
               "asinhc": (3e-14, 1e-4, 1.5e-12), "tanc": (1e-14, 2e-6, 2e-14),
@@ -302,6 +304,8 @@ REWRITES = [
     (sympy.coth(U) - 1 / U, tails.Langevin(U)),
     (3 / sympy.tanh(X / Y) - 3 * Y / X + 1, 3 * tails.Langevin(X / Y) + 1),
     (X / sympy.tanh(X), tails.Xcoth(X)),
+    (1 / X - 1 / (sympy.exp(X) - 1), -tails.Bose(X)),
+    (3 / (sympy.exp(2 * X) - 1) - 3 / (2 * X), 3 * tails.Bose(2 * X)),
     (Y * X**2 / sympy.tanh(2 * X), Y * X * tails.Xcoth(2 * X) / 2),
     (X * sympy.coth(2 * X) / 2 - sympy.Rational(1, 4), X * tails.Langevin(2 * X) / 2),
     (sympy.log(1 + U), log1p(U)),
@@ -472,7 +476,7 @@ REMOVABLE = ["sin(x)/x", "(1 - cos(x))/x**2", "(cosh(x) - 1)/x**2", "sinh(x)/x",
              "(exp(x) - 1)/x", "x/(exp(x) - 1)", "x**3/(exp(x) - 1)", "(x - sin(x))/x**3",
              "x - sin(x)", "(exp(x) - 1 - x)/x**2", "(sinh(x) - x)/x**3",
              "(cos(x) - 1 + x**2/2)/x**4", "coth(x) - 1/x", "1/tanh(2*x) - 1/(2*x)",
-             "x/tanh(x)", "x/2/tanh(x/2)", "x*coth(x) - 1"]
+             "x/tanh(x)", "x/2/tanh(x/2)", "x*coth(x) - 1", "1/x - 1/(exp(x) - 1)"]
 
 
 #: Differences with a square root that cancel, and points in their domains: ``sqrt(1 + x) - 1``

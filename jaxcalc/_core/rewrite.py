@@ -35,6 +35,7 @@ polynomial of ``g`` at 0 to degree ``p``     ``ExpRest2``, ``Log1pRest2``, ``Tan
 products with powers of one base or several  the powers or numbers merged
 numbers (made above: ``-(-softplus(-x))``)   (``softplus(-x)``)
 ``c*coth(u) - c/u``                          ``c*Langevin(u)`` (``coth`` less its pole, 0 at 0)
+``c/expm1(u) - c/u``                        ``c*Bose(u)`` (``1/expm1`` less its pole)
 ``coth(k*u)*u**n``, ``n >= 1``               ``u**(n-1)/k*Xcoth(k*u)`` (``u*coth(u)``, 1 at 0)
 ``tanh(u)**-n``                              ``coth(u)**n``
 ``log(1 + u)``                               ``log1p(u)``
@@ -91,7 +92,7 @@ from .fold import rebuilt
 from .functions_table import logaddexp, logistic, softplus
 from .stable import LOGCOSH_FAR, HypotExcess, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
-from .tails import HEADS, OVER_ARGUMENT, Exprel, Langevin, Rest, Sinhc, Xcoth, coefficient
+from .tails import HEADS, OVER_ARGUMENT, Bose, Exprel, Langevin, Rest, Sinhc, Xcoth, coefficient
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -387,14 +388,22 @@ def _rest_quotient(node: sympy.Mul) -> sympy.Expr | None:
 def _less_pole(node: sympy.Add) -> sympy.Expr | None:
     """``c*coth(u)`` and ``-c/u`` among the terms → ``c*Langevin(u)`` (``coth`` less its pole):
     ``coth(x) - 1/x``, ``1/tanh(x/T) - T/x`` (the first cancels near 0: ``coth(1e-8)`` is
-    1e8 + 3.3e-9)."""
-    for factor, c, others in _term_factors(node, lambda f: f.func is sympy.coth):
-        (u,) = factor.args
+    1e8 + 3.3e-9); ``c/expm1(u)`` and ``-c/u`` → ``c*Bose(u)`` (the Bose-Einstein occupation
+    less its pole): ``1/x - 1/(exp(x) - 1)``, which cancels near 0 too."""
+    for factor, c, others in _term_factors(node, _has_pole):
+        u = factor.args[0] if factor.func is sympy.coth else factor.base.args[0]
         if _small(u, c):
             rest = _without(list(others), [-c / u])
             if rest is not None:
-                return sympy.Add(c * Langevin(u), *rest)
+                head = Langevin if factor.func is sympy.coth else Bose
+                return sympy.Add(c * head(u), *rest)
     return None
+
+
+def _has_pole(factor: sympy.Expr) -> bool:
+    """Whether ``factor`` is ``coth(u)`` or ``1/expm1(u)`` (a pole ``1/u`` at ``u = 0``)."""
+    return factor.func is sympy.coth or (factor.is_Pow and factor.exp == -1
+                                         and isinstance(factor.base, expm1))
 
 
 def _pole_times_argument(node: sympy.Mul) -> sympy.Expr | None:

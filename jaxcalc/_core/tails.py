@@ -43,6 +43,7 @@ SinRest3, ExpRest2, ..., TanhRest3   ``g(u) - T(u)``: each ``...Tail`` head abov
                                      times ``u**(p + 1)``
 Langevin                             ``coth(u) - 1/u``
 Xcoth                                ``u*coth(u)``
+Bose                                 ``1/expm1(u) - 1/u``
 ===================================  =============================================
 
 Langevin's function is ``coth`` less its pole: as written it loses every digit near 0
@@ -282,6 +283,22 @@ class Xcoth(Removable):
         return sympy.coth(u) - u * sympy.csch(u) ** 2
 
 
+class Bose(Removable):
+    """``1/expm1(u) - 1/u``: the Bose-Einstein occupation ``1/(exp(u) - 1)`` less its pole,
+    ``Langevin(u/2)/2 - 1/2``."""
+
+    at_zero = sympy.Rational(-1, 2)
+    rule = sympy.exp
+
+    @classmethod
+    def closed(cls, u: sympy.Expr) -> sympy.Expr:
+        return 1 / (sympy.exp(u) - 1) - 1 / u
+
+    def fdiff(self, argindex=1):
+        (u,) = self.args
+        return u**-2 - sympy.exp(u) / (sympy.exp(u) - 1) ** 2
+
+
 Sinhc = _head("Sinhc", sympy.sinh, 0, "sinh(u)/u")
 Exprel = _head("Exprel", sympy.exp, 0, "(exp(u) - 1)/u")
 SinTail3 = _head("SinTail3", sympy.sin, 2, "(sin(u) - u)/u**3")
@@ -369,10 +386,27 @@ def xcoth(x):
     return jnp.where(close, 1 + x * near, far * stable.coth(far))
 
 
+def bose(x):
+    """``1/expm1(x) - 1/x``: ``langevin(x/2)/2 - 1/2`` below twice :data:`LANGEVIN_NEAR`, beyond
+    it ``(coth(x/2) - 1)/2 - 1/x`` (``1/expm1(x)`` without overflow; ``-1/x`` is most of it for
+    large ``x``, which ``1/2 - langevin(x/2)/2`` would lose). As written, it loses every digit
+    near 0 (``1/x`` is 1e8 at 1e-8) and its derivatives are NaN from x ≈ 710.
+
+    Example:
+        >>> import jax
+        >>> with jax.enable_x64(True):
+        ...     print(float(bose(1e-8)), float(jax.grad(bose)(0.0)), float(bose(800.0)))
+        -0.49999999916666665 0.08333333333333333 -0.00125
+    """
+    _, close, half, near = _langevin_parts(x / 2)
+    return jnp.where(close, near / 2 - 0.5, (stable.coth(half) - 1) / 2 - 0.5 / half)
+
+
 #: Each head's JAX function.
 HEADS: dict[type, Callable[[jax.Array], jax.Array]] = {
     **{head: tail_function(head.g, head.p, head.__name__.lower(), rest=head in _RESTS)
        for head in (Sinhc, Exprel, *OVER_ARGUMENT.values(), *_TAILS, *_RESTS)},
     Langevin: langevin,
     Xcoth: xcoth,
+    Bose: bose,
 }
