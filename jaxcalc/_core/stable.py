@@ -44,7 +44,9 @@ either. ``logcosh(u) = log(cosh(u)) = |u| + log1p(exp(-2|u|)) - log(2)`` is fini
 in ``u²``, and ``log1p`` is one too, so ``exp`` is its only transcendental function (XLA calls
 the scalar libm ``log`` per float64 element on CPU; ``exp`` and polynomials run vectorized).
 :class:`LogCosh` is its SymPy head. (Quotients such as ``sin(x)/x`` need no rules of their own:
-see ``_core.tails``.)
+see ``_core.tails``.) ``tan``, ``cot``, ``asin``, ``acos`` and ``atan`` are compositions of
+``sin``, ``cos``, ``atan2`` and ``sqrt``, which Taylor mode can differentiate (``jet`` has no
+rules for the former).
 
 In the ODE rules the only subtraction of nearly equal numbers (``1 - t²``) never happens: the
 order-0 rate is ``s²`` with ``s = sech(u)`` computed directly. ``hypot`` has derivative 0 at
@@ -521,6 +523,11 @@ logcosh = _unary("logcosh", _logcosh_value, tanh)
 #: u ≈ 710), and no cancellation for u << 0
 softplus = _unary("softplus",
                   lambda x: jnp.maximum(x, 0) + _log1p_value(jnp.exp(-jnp.abs(x))), logistic)
+#: ``logcosh`` where ``|u| >= 3/4`` (:class:`LogCoshFar`): a third of its operations, so its
+#: programs compile faster (the ten nested levels of the benchmark's f5: 76-94 against 111 ms)
+logcosh_far = _unary("logcosh_far", _logcosh_far_value, tanh)
+
+
 # Taylor mode (jet) has no rules for tan, asin, acos, atan: these compositions of functions
 # that have them (sin, cos, atan2, sqrt) serve every derivative rule.
 def tan(x):
@@ -541,11 +548,6 @@ def acos(x):
 
 def atan(x):
     return jnp.arctan2(x, jnp.ones_like(x))
-
-
-#: ``logcosh`` where ``|u| >= 3/4`` (:class:`LogCoshFar`): a third of its operations, so its
-#: programs compile faster (the ten nested levels of the benchmark's f5: 76-94 against 111 ms)
-logcosh_far = _unary("logcosh_far", _logcosh_far_value, tanh)
 
 
 class LogCosh(ClosedForm):
