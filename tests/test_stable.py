@@ -301,6 +301,7 @@ REWRITES = [
     (2 * X / sympy.atan(2 * X), 1 / tails.Atanc(2 * X)),
     (sympy.tan(X) - X, tails.TanRest3(X)),
     (X * Y - Y * sympy.atanh(X), -Y * tails.AtanhRest3(X)),
+    (1 / (sympy.sqrt(X + 1) - sympy.sqrt(X)), sympy.sqrt(X) + sympy.sqrt(X + 1)),
     (sympy.coth(U) - 1 / U, tails.Langevin(U)),
     (3 / sympy.tanh(X / Y) - 3 * Y / X + 1, 3 * tails.Langevin(X / Y) + 1),
     (X / sympy.tanh(X), tails.Xcoth(X)),

@@ -44,13 +44,15 @@ numbers (made above: ``-(-softplus(-x))``)   (``softplus(-x)``)
 ``k > 0`` as ``exp(log(k))``)                 (``softplus(u)`` for ``log(1 + exp(u))``)
 ``log(cosh(u))``                             ``LogCosh(u)`` (no overflow past |u| ≈ 710)
 ``(1 + exp(u))**-n``                         ``logistic(-u)**n``
+``(b**m)**n``, ``m``, ``n`` integers          ``b**(m*n)``
 ``exp(k*u)*logistic(-u)**n``, 0 < k <= n     ``logistic(u)**k*logistic(-u)**(n-k)``
 ``sinh(u)**-n``, ``cosh(u)**-n``             ``csch(u)**n``, ``sech(u)**n``
 ``cosh(u)*csch(u)``, ``sinh(u)*sech(u)``     ``coth(u)``, ``tanh(u)``
 ``a*hypot(a, b)**-n``                        ``HypotRatio(a, b)*hypot(a, b)**(1 - n)``
 ``r + c*sqrt(a)``, ``r*c < 0`` (proved;       ``(r**2 - c**2*a)/(r - c*sqrt(a))``, the
-``r`` the number term, else the others)      numerator expanded; ``c*HypotExcess(p, q)``
-                                             for ``c*hypot(p, q) - c*|p|``
+``r`` the number term, else the others; or   numerator expanded; ``c*HypotExcess(p, q)``
+``r = d*sqrt(b)``, ``d*c < 0``, the          for ``c*hypot(p, q) - c*|p|``
+numerator proved nonzero)
 ``a**2 - b**2`` (two terms)                  ``SquareDifference(a, b)``
 ``(a**2 + b**2)**(k/2)``                     ``hypot(a, b)**k``
 ``SquareDifference(a, b)**(k/2)``            ``Leg(a, b)**k``, ``Leg(a, b) = sqrt(a**2 - b**2)``
@@ -263,6 +265,15 @@ def _reciprocal(node: sympy.Pow) -> sympy.Expr | None:
     base, e = node.base, node.exp
     if base.func in _RECIPROCALS and e.is_Integer and e < 0:
         return _RECIPROCALS[base.func](*base.args) ** (-e)
+    return None
+
+
+def _power_of_power(node: sympy.Pow) -> sympy.Expr | None:
+    """``(b**m)**n``, ``m`` and ``n`` integers (made by the rewrites: the reciprocal of a
+    conjugate, ``1/(sqrt(x + 1) - sqrt(x))``) → ``b**(m*n)``: one rounding instead of two."""
+    base, n = node.base, node.exp
+    if base.is_Pow and base.exp.is_Integer and n.is_Integer:
+        return base.base ** (base.exp * n)
     return None
 
 
@@ -600,7 +611,7 @@ def _local(node: sympy.Expr) -> sympy.Expr | None:
         return (_taylor_tail(node) or _less_pole(node) or _one_plus(node) or _pythagoras(node)
                 or _conjugate(node))
     if node.is_Pow:
-        return _logistic(node) or _reciprocal(node) or _leg(node)
+        return _logistic(node) or _reciprocal(node) or _leg(node) or _power_of_power(node)
     if node.is_Mul:
         return (_exp_logistic(node) or _quotient(node) or _hypot_ratio(node)
                 or _over_argument(node) or _rest_quotient(node) or _pole_times_argument(node)
