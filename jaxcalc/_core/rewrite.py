@@ -94,7 +94,7 @@ from .fold import rebuilt
 from .functions_table import logaddexp, logistic, softplus
 from .stable import LOGCOSH_FAR, HypotExcess, HypotRatio, Leg, LogCosh, LogCoshFar, SquareDifference
 from .symbolic import nodes
-from .tails import HEADS, OVER_ARGUMENT, Bose, Exprel, Langevin, Rest, Sinhc, Xcoth, coefficient
+from .tails import HEADS, OVER_ARGUMENT, Bose, Langevin, Rest, Xcoth, coefficient
 
 # -- ``c + k*h`` with k/c = r: (head of h, power of h, r) → the value of 1 + r*h ----------------
 _ONE_PLUS: dict[tuple[type, int, int], Callable[[sympy.Expr], sympy.Expr]] = {
@@ -325,7 +325,7 @@ def _exp_logistic(node: sympy.Mul) -> sympy.Expr | None:
 
 #: ``g`` with ``g(0) = 0`` and ``g'(0) = 1`` → the head of ``g(u)/u`` (1 at 0), whose lowering keeps
 #: the derivatives' digits near ``u = 0``, where the quotient rule's terms cancel
-_OVER_ARGUMENT = {sympy.sin: sympy.sinc, sympy.sinh: Sinhc, expm1: Exprel, **OVER_ARGUMENT}
+_OVER_ARGUMENT = {sympy.sin: sympy.sinc, **OVER_ARGUMENT}
 
 
 def _over_argument(node: sympy.Mul) -> sympy.Expr | None:
@@ -401,20 +401,23 @@ def _less_pole(node: sympy.Add) -> sympy.Expr | None:
     ``coth(x) - 1/x``, ``1/tanh(x/T) - T/x`` (the first cancels near 0: ``coth(1e-8)`` is
     1e8 + 3.3e-9); ``c/expm1(u)`` and ``-c/u`` → ``c*Bose(u)`` (the Bose-Einstein occupation
     less its pole): ``1/x - 1/(exp(x) - 1)``, which cancels near 0 too."""
-    for factor, c, others in _term_factors(node, _has_pole):
-        u = factor.args[0] if factor.func is sympy.coth else factor.base.args[0]
+    for factor, c, others in _term_factors(node, _pole):
+        head, u = _pole(factor)
         if _small(u, c):
             rest = _without(list(others), [-c / u])
             if rest is not None:
-                head = Langevin if factor.func is sympy.coth else Bose
                 return sympy.Add(c * head(u), *rest)
     return None
 
 
-def _has_pole(factor: sympy.Expr) -> bool:
-    """Whether ``factor`` is ``coth(u)`` or ``1/expm1(u)`` (a pole ``1/u`` at ``u = 0``)."""
-    return factor.func is sympy.coth or (factor.is_Pow and factor.exp == -1
-                                         and isinstance(factor.base, expm1))
+def _pole(factor: sympy.Expr) -> tuple[type, sympy.Expr] | None:
+    """``(head, u)`` where ``factor`` has the pole ``1/u`` at ``u = 0``: ``coth(u)``
+    (``Langevin``), ``1/expm1(u)`` (``Bose``); else None."""
+    if factor.func is sympy.coth:
+        return Langevin, factor.args[0]
+    if factor.is_Pow and factor.exp == -1 and isinstance(factor.base, expm1):
+        return Bose, factor.base.args[0]
+    return None
 
 
 def _pole_times_argument(node: sympy.Mul) -> sympy.Expr | None:
@@ -488,7 +491,7 @@ def _is_square_root(factor: sympy.Expr) -> bool:
 
 def _opposite_root(r: sympy.Expr, c: sympy.Expr) -> bool:
     """Whether ``r`` is ``d`` times one square root, ``d*c`` proved negative."""
-    factors = _factors(r) if r.is_Mul else [r]
+    factors = _factors(r)
     roots = [f for f in factors if _is_square_root(f)]
     return len(roots) == 1 and bool((r / roots[0] * c).is_extended_negative)
 
@@ -516,7 +519,7 @@ def _term_factors(node: sympy.Add, pick: Callable[[sympy.Expr], bool]):
     accepts: ``c`` the product of the term's other factors, ``others`` the sum's other terms."""
     terms = node.args
     for i, term in enumerate(terms):
-        factors = _factors(term) if term.is_Mul else [term]
+        factors = _factors(term)
         for f, factor in enumerate(factors):
             if pick(factor):
                 yield factor, sympy.Mul(*factors[:f], *factors[f + 1 :]), terms[:i] + terms[i + 1 :]
@@ -535,12 +538,12 @@ def _multiples(factors: list[sympy.Expr], i: int, v: sympy.Expr,
                 yield u, n, k, (f for r, f in enumerate(factors) if r not in (i, j))
 
 
-def _factors(node: sympy.Mul) -> list[sympy.Expr]:
-    """The factors of a product, those of unevaluated products within it included."""
-    found = []
-    for factor in node.args:
-        found += _factors(factor) if factor.is_Mul else [factor]
-    return found
+def _factors(node: sympy.Expr) -> list[sympy.Expr]:
+    """The factors of a product, those of unevaluated products within it included (anything
+    else is its own one factor)."""
+    if not node.is_Mul:
+        return [node]
+    return [factor for arg in node.args for factor in _factors(arg)]
 
 
 def _ratio(v: sympy.Expr, u: sympy.Expr) -> sympy.Expr | None:

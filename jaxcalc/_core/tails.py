@@ -71,7 +71,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import sympy
-from sympy.codegen.cfunctions import log1p
+from sympy.codegen.cfunctions import expm1, log1p
 
 from . import stable
 from .heads import ClosedForm
@@ -335,9 +335,11 @@ _TAILS = (SinTail3, SinhTail3, ExpTail2, ExpTail3, CosTail4, CoshTail4, Log1pTai
           AtanTail3, AtanhTail3, AsinTail3, AsinhTail3, TanTail3, TanhTail3)
 (SinRest3, SinhRest3, ExpRest2, ExpRest3, CosRest4, CoshRest4, Log1pRest2, Log1pRest3, AtanRest3,
  AtanhRest3, AsinRest3, AsinhRest3, TanRest3, TanhRest3) = _RESTS = tuple(map(_rest, _TAILS))
-#: The heads of ``g(u)/u`` by ``g``
-OVER_ARGUMENT = {log1p: Log1pc, sympy.atan: Atanc, sympy.atanh: Atanhc, sympy.asin: Asinc,
-                 sympy.asinh: Asinhc, sympy.tan: Tanc, sympy.tanh: Tanhc}
+#: The heads of ``g(u)/u`` by ``g`` (``expm1(u)/u`` is ``Exprel``; ``sin(u)/u`` is SymPy's
+#: ``sinc``, lowered by :data:`sinc`)
+OVER_ARGUMENT = {sympy.sinh: Sinhc, expm1: Exprel, log1p: Log1pc, sympy.atan: Atanc,
+                 sympy.atanh: Atanhc, sympy.asin: Asinc, sympy.asinh: Asinhc, sympy.tan: Tanc,
+                 sympy.tanh: Tanhc}
 
 
 #: ``sin(u)/u`` (SymPy's ``sinc``, a public function)
@@ -405,7 +407,7 @@ def bose(x):
 #: Each head's JAX function.
 HEADS: dict[type, Callable[[jax.Array], jax.Array]] = {
     **{head: tail_function(head.g, head.p, head.__name__.lower(), rest=head in _RESTS)
-       for head in (Sinhc, Exprel, *OVER_ARGUMENT.values(), *_TAILS, *_RESTS)},
+       for head in (*OVER_ARGUMENT.values(), *_TAILS, *_RESTS)},
     Langevin: langevin,
     Xcoth: xcoth,
     Bose: bose,
