@@ -15,9 +15,10 @@ param leaves. :func:`call` is the one path from user inputs to results:
   or runs inline on the calling thread: ``_core.threads``)
   and keeps the plan in a bounded table shared by equal kernels. A later call with that
   signature builds the key and runs the plan: one call of the kernel's jitted program (JAX's
-  own dispatch; one trace and one compile per shape and dtype), or for large CPU host inputs
-  the blocked route of :mod:`hostcall` (one compile for every size). A callable remembers its
-  previous one-array call: the same class, dtype and shape again skip even the key.
+  own dispatch; one trace and one compile per shape and dtype), for large CPU host inputs
+  through :mod:`hostcall` (the same, reading the inputs where they lie and writing into huge
+  pages). A callable remembers its previous one-array call: the same class, dtype and shape
+  again skip even the key.
 * **Inside a JAX trace** (``jax.jit``/``grad``/``vmap`` of user code, traced inputs or
   params) the kernel is simply traced, under JAX's precision rule: Python numbers are float64
   only inside ``with jax.enable_x64(True):``, and an explicit ``dtype="float64"`` outside it is
@@ -103,15 +104,15 @@ class _Plans:
         self.traces = 0
 
     def program(self, dtype: np.dtype, split: bool = True, inline: tuple | None = None,
-                reusing: bool = False, few: bool = True) -> Callable:
+                reading: tuple[int, ...] | None = None, few: bool = True) -> Callable:
         """The jitted program for ``dtype``; ``split=False``: compiled to run on one thread;
         ``inline=(rows, tail, result dtype)``: the loop of ``threads.inline``, on one thread;
-        ``reusing=True``: ``program(leaves, spent, *xs)`` writes its result into the memory of
-        ``spent`` (an array of the result's shape and dtype, donated: deleted by the call).
-        The first two wrap one function, so JAX traces each shape once for the two. On the
-        CPU a kernel of one value per point compiles with ``threads.ONE_FUSION_OPTIONS`` for
-        ``few`` points (fewer than ``threads.ELEMENTAL_POINTS``)."""
-        key = (dtype, split, inline, reusing, few)
+        ``reading=pads``: ``program(leaves, spent, *pieces)`` of ``hostcall.reading``, which
+        writes its result into the memory of ``spent`` (donated: deleted by the call). All wrap
+        one traced function, so JAX traces each shape once for them. On the CPU a kernel of one
+        value per point compiles with ``threads.ONE_FUSION_OPTIONS`` for ``few`` points (fewer
+        than ``threads.ELEMENTAL_POINTS``)."""
+        key = (dtype, split, inline, reading, few)
         jitted = self.programs.get(key)
         if jitted is None:
             if inline is not None:  # retraces the body of a signature traced by its plan
@@ -124,12 +125,17 @@ class _Plans:
             if (few and jax.default_backend() == "cpu"
                     and getattr(self.kernel, "shape", None) == ()):
                 options.update(threads.ONE_FUSION_OPTIONS)
-            if reusing:
-                body = functools.partial(_ignoring_spent, body)
+            if reading is not None:
+                body = hostcall.reading(body, reading)
             jitted = self.programs[key] = jax.jit(
-                body, compiler_options=options or None, donate_argnums=(1,) if reusing else (),
-                keep_unused=reusing)  # (kept: XLA writes the result where ``spent`` was)
+                body, compiler_options=options or None,
+                donate_argnums=(1,) if reading is not None else (),
+                keep_unused=reading is not None)  # (kept: XLA writes the result where `spent` was)
         return jitted
+
+    def shape(self, dtype: np.dtype, leaves, xs) -> jax.ShapeDtypeStruct:
+        """The result's shape and dtype for these inputs (traced abstractly: not counted)."""
+        return jax.eval_shape(functools.partial(self._raw, dtype=dtype), leaves, *xs)
 
     def _trace(self, leaves, *xs, dtype):
         self.traces += 1
@@ -145,10 +151,6 @@ class _Plans:
         self.table.clear()
         for jitted in self.programs.values():
             jitted.clear_cache()
-
-
-def _ignoring_spent(body, leaves, spent, *xs):
-    return body(leaves, *xs)
 
 
 _SHARED: collections.OrderedDict[Kernel, _Plans] = collections.OrderedDict()
@@ -359,7 +361,7 @@ def _plan(plans: _Plans, leaves, xs, dtype):
     programs = functools.partial(plans.program, working, few=points < threads.ELEMENTAL_POINTS)
     program = programs()
     with precision(working):
-        route = hostcall.route(programs, batch, working, leaves, xs)
+        route = hostcall.route(plans, batch, working, leaves, xs)
         if route is None:
             traced = program.trace(leaves, *xs)  # the trace the first run compiles
             result = traced.out_info

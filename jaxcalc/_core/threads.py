@@ -24,10 +24,10 @@ same, point for point; where XLA counts more than the estimate (:func:`flops` is
 bound, tested on every registry function), the program is merely handed over as before.
 Where a step also accesses under :data:`SMALL_LOOP_BYTES` (:func:`one_function_rows`: 56
 float64 points of one input and one result), XLA compiles the whole loop into one function
-instead of dispatching every step (~30 ns more a step): ``jc.derivative("3*x**2 + 1")`` on a
-block of 2^17 float64 points 54 against 94-140 µs with 96-point steps.
+instead of dispatching every step (~30 ns more a step): ``jc.derivative("3*x**2 + 1")`` on
+2^17 float64 points 54 against 94-140 µs with 96-point steps.
 Measured (``bench/bench_calls.py``): ``jc.derivative("x**3 - 1/x")`` on 10^4 float64 points
-25 µs against plain JAX's 39 µs; at 10^7 points (``_core.hostcall``) 1.2-1.3x numexpr. The price
+25 µs against plain JAX's 39 µs. The price
 is paid once per signature: the loop compiles in ~30-50 ms more than the plain program.
 Programs of one value per point on fewer than :data:`ELEMENTAL_POINTS` points also compile
 with :data:`ONE_FUSION_OPTIONS` (XLA's elemental loop emitter: 30-40% shorter compiles).
@@ -100,8 +100,7 @@ SMALL_LOOP_BYTES = 1024
 #: (measured: 64-128 with 64-bit indices).
 LOOP_SCALAR_BYTES = 128
 #: Most loop steps of an inline call: beyond them the steps cost more than the hand-off saves
-#: (measured: 625 steps won, 2083 lost). The blocked route of ``_core.hostcall`` has no limit:
-#: there a block computed inline is still in the worker's cache when it is copied out.
+#: (measured: 625 steps won, 2083 lost).
 MAX_STEPS = 1024
 
 _XLA_TRANSCENDENTAL = frozenset({  # XLA's own operations, counted as transcendental
@@ -168,16 +167,15 @@ def inline_rows(jaxpr: jax_core.Jaxpr, points: int) -> int:
     return rows if MIN_ROWS <= rows < points else 0
 
 
-def inline_spec(traced, batch: tuple[int, ...], xs,
-                max_steps: int | None = MAX_STEPS) -> tuple | None:
+def inline_spec(traced, batch: tuple[int, ...], xs) -> tuple | None:
     """``inline=`` of ``_core.execute``'s programs for ``traced`` (a traced elementwise
     program, the points of shape ``batch``, inputs ``xs``): ``(rows, tail, dtype)`` of
     :func:`inline`, or None where the plain one-thread program serves (also where it would take
-    more than ``max_steps`` steps of :func:`inline_rows` points). The rows are capped by
+    more than :data:`MAX_STEPS` steps of :func:`inline_rows` points). The rows are capped by
     :func:`one_function_rows`."""
     result, points = traced.out_info, math.prod(batch)
     rows = inline_rows(traced.jaxpr.jaxpr, points)
-    if (not rows or (max_steps is not None and points > rows * max_steps)
+    if (not rows or points > rows * MAX_STEPS
             or tuple(result.shape[:len(batch)]) != tuple(batch)
             or any(math.prod(jnp.shape(x)) not in (1, points) for x in xs)):
         return None
