@@ -636,6 +636,12 @@ def test_fresh_buffers_are_unwritten_and_on_huge_pages_where_the_os_offers_them(
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert filled.unsafe_buffer_pointer() == address
     assert float(filled[0]) == 1.0
+    with jax.debug_nans(True):  # checks every jit output's values: the buffers are zeros
+        for _ in range(10):
+            spilled = jax.device_put(np.full(1000, np.nan, np.float32))
+            del spilled  # memory full of NaN, which the next buffer may be
+            np.testing.assert_array_equal(fresh.uninitialized((1000,), np.float32), 0.0)
+        np.testing.assert_array_equal(np.asarray(jc.Function("x + 1")(np.zeros(N_LARGE))), 1.0)
     if huge:  # 16 384 pages of 4 KiB, or 32 of 2 MiB (and some small ones at the ends)
         assert faults < 4096
 

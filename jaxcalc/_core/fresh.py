@@ -11,7 +11,8 @@ result there (``_core.hostcall``).
 
 The custom call's handler is a ``ctypes`` function registered through ``jax.ffi``: XLA's C
 interface asks it once for its API version (read from the header jaxlib ships) and then
-calls it once per allocation, when it only returns. Where any of this is unavailable the
+calls it once per allocation, when it only returns. Where any of this is unavailable, and
+under ``jax_debug_nans``/``jax_debug_infs`` (which check the values of every jit output), the
 buffer is a plain ``jnp.empty`` (written with zeros: correct, only slower).
 
 Example:
@@ -43,15 +44,16 @@ def uninitialized(shape: tuple[int, ...], dtype) -> jax.Array:
     """A ``jax.Array`` of ``shape`` and ``dtype`` on the default (CPU) device whose memory
     nothing has written (values undefined), advised for huge pages where it spans any; only to
     be donated to a program that writes all of it."""
-    buffer = _allocator(tuple(shape), np.dtype(dtype))()
+    unwritten = not (jax.config.jax_debug_nans or jax.config.jax_debug_infs)  # (they check
+    buffer = _allocator(tuple(shape), np.dtype(dtype), unwritten)()  # every jit output's values)
     buffer.block_until_ready()  # (the pointer is read with the GIL held: nothing left to wait)
     _advise(buffer.unsafe_buffer_pointer(), buffer.nbytes)
     return buffer
 
 
 @functools.lru_cache(maxsize=64)
-def _allocator(shape: tuple[int, ...], dtype: np.dtype):
-    if _registered():
+def _allocator(shape: tuple[int, ...], dtype: np.dtype, unwritten: bool):
+    if unwritten and _registered():
         return jax.jit(lambda: jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct(shape, dtype))())
     return jax.jit(lambda: jnp.empty(shape, dtype))
 
