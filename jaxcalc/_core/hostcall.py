@@ -77,9 +77,11 @@ def route(plans, batch: tuple[int, ...], dtype: np.dtype, leaves: Sequence[objec
             or any(np.ndim(p) != 0 for p in leaves)
             or not all(_on_host(x) and np.size(x) in (1, points) for x in xs)):
         return None
-    pads = tuple(LINE // np.asarray(x).itemsize if np.size(x) == points else 0 for x in xs)
-    flat = _flat(xs, pads)
-    result = plans.shape(dtype, leaves, flat)
+    kinds = [np.dtype(getattr(x, "dtype", np.float64)) for x in xs]  # (a Python float's)
+    pads = tuple(LINE // kind.itemsize if np.size(x) == points else 0
+                 for x, kind in zip(xs, kinds, strict=True))
+    result = plans.shape(dtype, leaves, [jax.ShapeDtypeStruct((points,) if pad else (), kind)
+                                         for pad, kind in zip(pads, kinds, strict=True)])
     if result.shape[:1] != (points,):
         return None
     return Host(plans.program(dtype, reading=pads, few=False), result, batch, pads)
@@ -164,8 +166,8 @@ def _pieces(flat: list[np.ndarray], pads: tuple[int, ...], lo: int, hi: int,
 
 def _piece(a: np.ndarray, lo: int, hi: int, length: int, pad: int) -> list:
     """``[view, shift]`` with ``view[shift + i] == a[lo + i]`` for the ``length`` points from
-    ``lo``: ``view`` is ``length + pad`` points (``pad`` make a 64-byte line) from the line
-    that holds ``a[lo]``, aliasing ``a``; where that cannot be (a short last chunk, points not
+    ``lo``: ``view`` is ``length + pad`` points (``pad`` points make a 64-byte line) from the
+    line that holds ``a[lo]``, aliasing ``a``; where that cannot be (a short last chunk, points not
     aligned to their size, a view reaching into a page ``a`` does not touch), a copy of the
     points, padded with the last one, and shift 0."""
     part = a[lo:hi]
@@ -183,7 +185,8 @@ def _piece(a: np.ndarray, lo: int, hi: int, length: int, pad: int) -> list:
 
 class _Memory:
     """Host memory for NumPy to view (read-only): ``count`` points of ``owner``'s dtype from
-    ``address``; holds ``owner``, whose memory it lies in, alive."""
+    ``address``. Holds ``owner`` alive: its points are in that memory; the rest, in the same
+    pages, is never read."""
 
     def __init__(self, address: int, count: int, owner: np.ndarray):
         self.owner = owner
