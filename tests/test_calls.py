@@ -7,6 +7,7 @@ import gc
 import mmap
 import os
 import resource
+import threading
 import weakref
 from pathlib import Path
 
@@ -596,26 +597,60 @@ def test_the_result_is_written_into_a_fresh_unwritten_buffer(monkeypatch):
 
 
 @CPU_ONLY
-def test_out_is_filled_chunk_by_chunk_in_one_buffer(monkeypatch):
-    monkeypatch.setattr(hostcall, "CHUNK", 1 << 16)  # 8 chunks and a short one
+def test_out_is_filled_chunk_by_chunk_each_thread_in_one_buffer(monkeypatch):
+    monkeypatch.setattr(hostcall, "CHUNK", 1 << 15)  # 16 chunks and a short one
     xs = np.linspace(0.5, 3, N_LARGE)
     d = jc.derivative("x**3 - 1/x")
     out = np.empty(N_LARGE)
     d(xs, out=out)
     plan = execute._plans(d.kernel).table[execute._signature(np.dtype(F64), (xs,), ())][2]
     assert isinstance(plan, hostcall.Host)
-    program, written = plan.program, []
+    chunks, written = plan.chunks, []
 
     def recording(leaves, spent, *pieces):
-        written.append(spent.unsafe_buffer_pointer())
-        return program(leaves, spent, *pieces)
+        written.append((threading.current_thread().name, spent.unsafe_buffer_pointer()))
+        return chunks(leaves, spent, *pieces)
 
-    monkeypatch.setattr(plan, "program", recording)
-    out[:] = np.nan
-    assert d(xs, out=out) is out
-    assert len(written) == -(-N_LARGE // hostcall.CHUNK) and len(set(written)) == 1
-    with jax.enable_x64(True):
-        np.testing.assert_array_equal(out, np.asarray(d.kernel.program(F64)((), xs)))
+    monkeypatch.setattr(plan, "chunks", recording)
+    for workers in (hostcall.WORKERS, 1):  # 1: no helper thread, the caller does all the work
+        monkeypatch.setattr(hostcall, "WORKERS", workers)
+        written.clear()
+        out[:] = np.nan
+        assert d(xs, out=out) is out
+        assert len(written) == -(-N_LARGE // hostcall.CHUNK)  # every chunk once
+        threads_used = {name for name, _ in written}
+        assert threading.current_thread().name in threads_used and len(threads_used) <= workers
+        for name in threads_used:  # each thread computes into one buffer, chunk after chunk
+            assert len({address for thread, address in written if thread == name}) == 1
+        with jax.enable_x64(True):
+            np.testing.assert_array_equal(out, np.asarray(d.kernel.program(F64)((), xs)))
+
+
+@CPU_ONLY
+def test_ctrl_c_in_an_out_fill_stops_every_thread(monkeypatch):
+    monkeypatch.setattr(hostcall, "CHUNK", 1 << 12)  # 132 chunks
+    monkeypatch.setattr(hostcall, "WORKERS", 2)
+    xs = np.linspace(0.5, 3, N_LARGE)
+    d = jc.derivative("x**3 - 1/x")
+    out = np.empty(N_LARGE)
+    d(xs, out=out)
+    plan = execute._plans(d.kernel).table[execute._signature(np.dtype(F64), (xs,), ())][2]
+    chunks, calls = plan.chunks, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return chunks(*args)
+
+    monkeypatch.setattr(plan, "chunks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        d(xs, out=out)
+    assert len(calls) < 20  # whichever thread raised, the other stopped after its chunk
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("jaxcalc-fill")]
+    monkeypatch.setattr(plan, "chunks", chunks)
+    d(xs, out=out)  # the next call is unaffected
+    np.testing.assert_allclose(out, 3 * xs**2 + 1 / xs**2, rtol=1e-14)
 
 
 @CPU_ONLY
