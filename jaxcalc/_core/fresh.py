@@ -43,7 +43,7 @@ _METADATA = 1  # XLA_FFI_Extension_Metadata: the call that asks a handler for it
 def uninitialized(shape: tuple[int, ...], dtype) -> jax.Array:
     """A ``jax.Array`` of ``shape`` and ``dtype`` on the default (CPU) device whose memory
     nothing has written (values undefined), advised for huge pages where it spans any; only to
-    be donated to a program that writes all of it."""
+    be donated to a program that writes all of it. (float64: inside JAX's x64 scope.)"""
     unwritten = not (jax.config.jax_debug_nans or jax.config.jax_debug_infs)  # (they check
     buffer = _allocator(tuple(shape), np.dtype(dtype), unwritten)()  # every jit output's values)
     buffer.block_until_ready()  # (the pointer is read with the GIL held: nothing left to wait)
