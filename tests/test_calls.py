@@ -8,6 +8,7 @@ import mmap
 import os
 import resource
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -331,16 +332,18 @@ def test_dropped_large_results_give_their_memory_back():
     xs = np.ones(5 << 20)  # 40 MiB results: above glibc's largest mmap threshold, so a freed
     f(xs)  # result is unmapped at once (the process's resident memory shows it)
     gc.collect()
-    base = _resident()
     ys = f(xs)
     ys.block_until_ready()
     alive = weakref.ref(ys)
-    grown = _resident() - base
+    held = _resident()
     del ys
     gc.collect()
     assert alive() is None
-    assert grown >= 0.9 * xs.nbytes  # the result's pages ...
-    assert _resident() - base < xs.nbytes // 10  # ... went back when the caller dropped it
+    for _ in range(100):  # (XLA may free a buffer on its own thread: up to a second)
+        if held - _resident() >= 0.9 * xs.nbytes:
+            break
+        time.sleep(0.01)
+    assert held - _resident() >= 0.9 * xs.nbytes  # the result's pages went back
 
 
 def _resident() -> int:
