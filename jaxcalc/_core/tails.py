@@ -162,14 +162,23 @@ def _sides(x, near: float):
     return x, close, jnp.where(close, near, x)
 
 
+@functools.cache
+def _expansion(g: type, p: int) -> tuple[float, tuple[float, ...], bool, tuple]:
+    """What a tail of ``g`` after degree ``p`` and its remainder share: the junction, the
+    polynomial's terms and whether they are in ``u**2`` (:func:`_polynomial`), and the Taylor
+    terms ``(n, coefficient)`` of degrees 1 to ``p``."""
+    near = NEAR_FINITE[g][p] if g in NEAR_FINITE else NEAR[p]
+    terms, even = _polynomial([_float(coefficient(g, p + 1 + n)) for n in range(120)], near)
+    low = tuple((n, c) for n in range(1, p + 1) if (c := _float(coefficient(g, n))))
+    return near, terms, even, low
+
+
 def tail_function(g: type, p: int, name: str,
                   rest: bool = False) -> Callable[[jax.Array], jax.Array]:
     """The JAX function of the tail of ``g`` (a key of ``_SERIES``) after degree ``p``, or with
     ``rest``, of the remainder ``g(x) - T(x)`` (the tail times ``x**(p + 1)``)."""
-    near = NEAR_FINITE[g][p] if g in NEAR_FINITE else NEAR[p]
-    terms, even = _polynomial([_float(coefficient(g, p + 1 + n)) for n in range(120)], near)
+    near, terms, even, low = _expansion(g, p)
     from_zero = _FROM_ZERO[g]
-    low = [(n, c) for n in range(1, p + 1) if (c := _float(coefficient(g, n)))]
 
     def tail(x):
         x, close, far = _sides(x, near)
