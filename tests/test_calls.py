@@ -151,8 +151,9 @@ def test_clear_caches_leaves_a_remembered_plan_compiling_only_once():
 
 
 # -- threads: split only where the work pays for the hand-off ----------------------------------
-def _plan(function, *args):
-    key = execute._signature(None, args, function.leaves)
+def _plan(function, *args, dtype=None):
+    """The plan of ``function(*args, dtype=dtype)`` (``out=``: its dtype), once it ran."""
+    key = execute._signature(dtype, args, function.leaves)
     return execute._plans(function.kernel).table[key][2]
 
 
@@ -606,7 +607,7 @@ def test_out_is_filled_chunk_by_chunk_each_thread_in_one_buffer(monkeypatch):
     d = jc.derivative("x**3 - 1/x")
     out = np.empty(N_LARGE)
     d(xs, out=out)
-    plan = execute._plans(d.kernel).table[execute._signature(np.dtype(F64), (xs,), ())][2]
+    plan = _plan(d, xs, dtype=np.dtype(F64))
     assert isinstance(plan, hostcall.Host)
     chunks, written = plan.chunks, []
 
@@ -637,7 +638,7 @@ def test_ctrl_c_in_an_out_fill_stops_every_thread(monkeypatch):
     d = jc.derivative("x**3 - 1/x")
     out = np.empty(N_LARGE)
     d(xs, out=out)
-    plan = execute._plans(d.kernel).table[execute._signature(np.dtype(F64), (xs,), ())][2]
+    plan = _plan(d, xs, dtype=np.dtype(F64))
     chunks, calls = plan.chunks, []
 
     def interrupted(*args):
