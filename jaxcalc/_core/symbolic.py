@@ -3,7 +3,9 @@
 ``floor``, ``ceiling``, ``sign``, ``Heaviside``, ... (the registry's ``step`` kind) have
 derivative 0 everywhere, whatever their argument (the Dirac delta at a jump is dropped, as the
 JAX path does): they are frozen into placeholder symbols while SymPy differentiates, so
-``floor(exp(x - 1))`` never reaches SymPy's own rules. The derivative is taken one order at a
+``floor(exp(x - 1))`` never reaches SymPy's own rules, nor the ``sign(u)`` that ``Abs(u)``'s
+first derivative makes (SymPy leaves its derivative unevaluated where ``u`` is not proved
+real, which could not be lowered). The derivative is taken one order at a
 time and refused (:class:`~jaxcalc.ResourceError`) as soon as its tree outgrows
 :data:`MAX_NODES`: high orders of ``tan`` or ``gamma`` swell exponentially, and the refusal
 comes at once with the size reached instead of after minutes in SymPy.
@@ -77,8 +79,8 @@ def symbolic_derivative(expr: sympy.Basic, wrt: sympy.Symbol | Sequence[sympy.Sy
     path = [wrt] * n if isinstance(wrt, sympy.Symbol) else list(wrt)
     if isinstance(expr, sympy.NDimArray):
         return expr.applyfunc(lambda e: symbolic_derivative(e, path, max_nodes=max_nodes))
-    steps = {node: sympy.Dummy(real=True) for node in expr.atoms(*_STEPS)}
-    result = expr.xreplace(steps)
+    steps: dict[sympy.Basic, sympy.Dummy] = {}  # each step -> its placeholder
+    result = _frozen(expr, steps)
     sizes = [nodes(result)]
     for order, symbol in enumerate(path, 1):
         try:
@@ -96,7 +98,17 @@ def symbolic_derivative(expr: sympy.Basic, wrt: sympy.Symbol | Sequence[sympy.Sy
                 f"nodes ({reached}); use a lower order, or method='auto' (Taylor mode where "
                 "it has rules)"
             )
-    return result.xreplace({dummy: node for node, dummy in steps.items()})
+        result = _frozen(result, steps)  # the steps this order made (``Abs`` -> ``sign``)
+    for node, dummy in reversed(steps.items()):  # the latest first: they may hold earlier ones
+        result = result.xreplace({dummy: node})
+    return result
+
+
+def _frozen(expr: sympy.Basic, steps: dict[sympy.Basic, sympy.Dummy]) -> sympy.Basic:
+    """``expr`` with its steps replaced by placeholders (real symbols), each step's the same
+    every time (``steps``, filled as new ones appear)."""
+    return expr.xreplace({node: steps.setdefault(node, sympy.Dummy(real=True))
+                          for node in expr.atoms(*_STEPS)})
 
 
 def _estimate(sizes: list[int], n: int) -> float:
